@@ -1,0 +1,169 @@
+"""Model adaptation: quantization-aware training with tfmot, int8 TFLite conversion, LiteRT inference."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import diva_lib  # noqa: F401
+import numpy as np
+import tensorflow as tf
+import tensorflow_model_optimization as tfmot
+import tf_keras
+
+from diva_lib.models import Preprocess
+
+_q = tfmot.quantization.keras
+_CONV_TYPES = (tf_keras.layers.Conv2D, tf_keras.layers.DepthwiseConv2D, tf_keras.layers.Dense)
+
+
+class OutputQuantizeConfig(_q.QuantizeConfig):
+    """No weight quantizers; an 8-bit moving-average quantizer on the layer output."""
+
+    def get_weights_and_quantizers(self, layer):
+        return []
+
+    def get_activations_and_quantizers(self, layer):
+        return []
+
+    def set_quantize_weights(self, layer, quantize_weights):
+        pass
+
+    def set_quantize_activations(self, layer, quantize_activations):
+        pass
+
+    def get_output_quantizers(self, layer):
+        return [_q.quantizers.MovingAverageQuantizer(num_bits=8, per_axis=False, symmetric=False, narrow_range=False)]
+
+    def get_config(self):
+        return {}
+
+
+class NoOpQuantizeConfig(OutputQuantizeConfig):
+    """Leave the layer float in the QAT graph; the int8 converter gives it its input's scale."""
+
+    def get_output_quantizers(self, layer):
+        return []
+
+
+_SCOPE = {
+    "OutputQuantizeConfig": OutputQuantizeConfig,
+    "NoOpQuantizeConfig": NoOpQuantizeConfig,
+    "Preprocess": Preprocess,
+}
+
+
+def _follows_conv(layer: tf_keras.layers.Layer) -> bool:
+    inbound = layer._inbound_nodes[0].inbound_layers
+    inbound = inbound if isinstance(inbound, list) else [inbound]
+    return len(inbound) == 1 and isinstance(inbound[0], _CONV_TYPES)
+
+
+def _annotate(layer: tf_keras.layers.Layer) -> tf_keras.layers.Layer:
+    if isinstance(layer, Preprocess):
+        return _q.quantize_annotate_layer(layer, OutputQuantizeConfig())
+    if isinstance(layer, tf_keras.layers.BatchNormalization) and not _follows_conv(layer):
+        return _q.quantize_annotate_layer(layer, OutputQuantizeConfig())
+    if isinstance(layer, (tf_keras.layers.Concatenate, tf_keras.layers.AveragePooling2D)):
+        return _q.quantize_annotate_layer(layer, NoOpQuantizeConfig())
+    return layer
+
+
+def quantize(model: tf_keras.Model) -> tf_keras.Model:
+    """Wrap a float model for 8-bit quantization-aware training (weights copied, not trained)."""
+    annotated = tf_keras.models.clone_model(model, clone_function=_annotate)
+    annotated.set_weights(model.get_weights())
+    annotated = _q.quantize_annotate_model(annotated)
+    with _q.quantize_scope(_SCOPE):
+        return _q.quantize_apply(annotated)
+
+
+def quantize_scope():
+    """Custom objects needed to rebuild or load a QAT model."""
+    return _q.quantize_scope(_SCOPE)
+
+
+def to_tflite_int8(qat_model: tf_keras.Model, path: str | Path, calibration: np.ndarray) -> Path:
+    """Convert a QAT model to an all-int8 TFLite flatbuffer (int8 input and output), written atomically.
+
+    The QAT fake-quant ranges fix the scales; `calibration` images (a few hundred suffice) cover
+    any tensor the QAT graph left without a range.
+    """
+    if len(calibration) == 0:
+        raise ValueError("calibration must hold at least one image, e.g. 200 training images")
+    converter = tf.lite.TFLiteConverter.from_keras_model(qat_model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([x[None].astype(np.float32)] for x in calibration)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    blob = converter.convert()
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "wb") as f:
+        f.write(blob)
+    os.replace(tmp, path)
+    return path
+
+
+class TFLiteModel:
+    """Run a TFLite model on batches with the LiteRT interpreter, handling int8 (de)quantization."""
+
+    def __init__(self, model_path: str | Path, num_threads: int | None = None):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.path = Path(model_path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"TFLite model {self.path} does not exist; build it with diva_lib.zoo")
+        self._interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads or os.cpu_count())
+        self._in = self._interpreter.get_input_details()[0]
+        self._out = self._interpreter.get_output_details()[0]
+        self._batch = None
+
+    @property
+    def input_scale(self) -> tuple[float, int]:
+        """(scale, zero point) of the int8 input tensor."""
+        scale, zero = self._in["quantization"]
+        return float(scale), int(zero)
+
+    def quantize_input(self, x: np.ndarray) -> np.ndarray:
+        """Round float images to the 8-bit input grid the deployed model sees."""
+        if self._in["dtype"] == np.float32:
+            return x.astype(np.float32)
+        scale, zero = self.input_scale
+        info = np.iinfo(self._in["dtype"])
+        return np.clip(np.round(x / scale) + zero, info.min, info.max).astype(self._in["dtype"])
+
+    def _resize(self, batch: int) -> None:
+        if batch != self._batch:
+            shape = [batch, *self._in["shape"][1:]]
+            self._interpreter.resize_tensor_input(self._in["index"], shape)
+            self._interpreter.allocate_tensors()
+            self._batch = batch
+
+    def predict(self, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        """Softmax outputs (float32) for images in [0, 1], shape (N, H, W, 3)."""
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim != 4 or tuple(x.shape[1:]) != tuple(self._in["shape"][1:]):
+            raise ValueError(f"input shape {x.shape} does not match the model's (N, {tuple(self._in['shape'][1:])})")
+        outs = []
+        for start in range(0, len(x), batch_size):
+            chunk = self.quantize_input(x[start : start + batch_size])
+            self._resize(len(chunk))
+            self._interpreter.set_tensor(self._in["index"], chunk)
+            self._interpreter.invoke()
+            out = self._interpreter.get_tensor(self._out["index"])
+            if self._out["dtype"] != np.float32:
+                scale, zero = self._out["quantization"]
+                out = (out.astype(np.float32) - zero) * scale
+            outs.append(out)
+        return np.concatenate(outs) if outs else np.zeros((0, self._out["shape"][-1]), np.float32)
+
+    def tensor_types(self) -> dict[str, int]:
+        """Count of tensors per dtype name, to check the model is integer-only."""
+        counts: dict[str, int] = {}
+        for t in self._interpreter.get_tensor_details():
+            name = np.dtype(t["dtype"]).name
+            counts[name] = counts.get(name, 0) + 1
+        return counts

@@ -1,0 +1,192 @@
+"""L∞ evasion attacks on a pair of models (original, adapted): PGD, DIVA and baselines.
+
+Every attack is a small class on one base, `Attack`: projected gradient ascent of a per-example
+loss, batched, with the whole step compiled by `tf.function`. Images are in [0, 1]; models take
+[0, 1] images (their preprocessing is a layer inside them), so the ε-ball and the pixel range
+are enforced in the space the attacker controls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import diva_lib  # noqa: F401
+import numpy as np
+import tensorflow as tf
+import tf_keras
+from tqdm.auto import tqdm
+
+_EPS = 1e-12
+
+
+@dataclass
+class AttackResult:
+    """Adversarial images and, per step 0..steps, both models' top-1 predictions on the QAT graph."""
+
+    x_adv: np.ndarray
+    orig_pred: np.ndarray  # (steps + 1, N)
+    adapted_pred: np.ndarray  # (steps + 1, N)
+
+
+def _classes(model: tf_keras.Model) -> int:
+    return int(model.output_shape[-1])
+
+
+class Attack:
+    """Projected gradient ascent in an L∞ ball of radius `eps` around natural images."""
+
+    needs_original = False
+
+    def __init__(self, original: tf_keras.Model, adapted: tf_keras.Model, *, eps: float = 8 / 255,
+                 step: float = 1 / 255, steps: int = 20, random_start: bool = False, seed: int = 0):
+        if not eps > 0:
+            raise ValueError(f"eps={eps} must be > 0 (the paper uses 8/255)")
+        if not step > 0:
+            raise ValueError(f"step={step} must be > 0 (the paper uses 1/255)")
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise ValueError(f"steps={steps!r} must be an integer >= 1 (the paper uses 20)")
+        if _classes(original) != _classes(adapted):
+            raise ValueError(f"original has {_classes(original)} classes but adapted has {_classes(adapted)}; "
+                             "attack a pair of models of the same task")
+        self.original, self.adapted = original, adapted
+        self.eps, self.step, self.steps = float(eps), float(step), steps
+        self.random_start, self.seed = random_start, seed
+        self._step_fn = tf.function(self._step, reduce_retracing=True)
+
+    def name(self) -> str:
+        """Short name for tables."""
+        return type(self).__name__
+
+    def loss(self, p_orig: tf.Tensor, p_adapted: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+        """Per-example loss to maximise, from both models' softmax outputs."""
+        raise NotImplementedError
+
+    def direction(self, grad: tf.Tensor, velocity: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Ascent direction from the gradient (signed gradient for L∞), and the updated velocity."""
+        return tf.sign(grad), velocity
+
+    def _step(self, x, x0, y, velocity):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            p_orig = self.original(x, training=False)
+            p_adapted = self.adapted(x, training=False)
+            loss = self.loss(p_orig, p_adapted, y)
+        grad = tape.gradient(loss, x)
+        d, velocity = self.direction(grad, velocity)
+        x_new = tf.clip_by_value(tf.clip_by_value(x + self.step * d, x0 - self.eps, x0 + self.eps), 0.0, 1.0)
+        preds = tf.stack([tf.argmax(p_orig, 1), tf.argmax(p_adapted, 1)])
+        return x_new, velocity, preds
+
+    @tf.function(reduce_retracing=True)
+    def _predict_both(self, x):
+        return tf.stack([tf.argmax(self.original(x, training=False), 1),
+                         tf.argmax(self.adapted(x, training=False), 1)])
+
+    def _check(self, x: np.ndarray, y: np.ndarray) -> None:
+        if x.ndim != 4 or y.shape != (len(x),):
+            raise ValueError(f"images {x.shape} and labels {y.shape} must be (N, H, W, C) and (N,)")
+        if x.size and (x.min() < 0.0 or x.max() > 1.0):
+            raise ValueError(f"images must be in [0, 1], got [{x.min():.3f}, {x.max():.3f}]")
+        if y.size and (y.min() < 0 or y.max() >= _classes(self.adapted)):
+            raise ValueError(f"labels must be in [0, {_classes(self.adapted)}), got [{y.min()}, {y.max()}]")
+
+    def run(self, x: np.ndarray, y: np.ndarray, batch_size: int = 64, progress: bool = True) -> AttackResult:
+        """Attack all images in batches; record both models' predictions after every step."""
+        x, y = np.asarray(x, np.float32), np.asarray(y, np.int64)
+        self._check(x, y)
+        rng = np.random.default_rng(self.seed)
+        advs, hist = [], []
+        for s in tqdm(range(0, len(x), batch_size), desc=self.name(), leave=False, disable=not progress):
+            x0 = tf.constant(x[s : s + batch_size])
+            yb = tf.constant(y[s : s + batch_size])
+            xa = x0
+            if self.random_start:
+                noise = rng.uniform(-self.eps, self.eps, x0.shape).astype(np.float32)
+                xa = tf.clip_by_value(x0 + noise, 0.0, 1.0)
+            v = tf.zeros_like(x0)
+            preds = []
+            for _ in range(self.steps):
+                xa, v, p = self._step_fn(xa, x0, yb, v)
+                preds.append(p)
+            preds.append(self._predict_both(xa))
+            advs.append(xa.numpy())
+            hist.append(tf.stack(preds).numpy())  # (steps + 1, 2, B)
+        h = np.concatenate(hist, axis=2) if hist else np.zeros((self.steps + 1, 2, 0), np.int64)
+        return AttackResult(np.concatenate(advs) if advs else x.copy(), h[:, 0], h[:, 1])
+
+    def __call__(self, x: np.ndarray, y: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        """Adversarial images for a batch."""
+        return self.run(x, y, batch_size, progress=False).x_adv
+
+
+def _true_prob(p: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+    return tf.gather(p, y, axis=1, batch_dims=1)
+
+
+def _ce(p: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+    return -tf.math.log(_true_prob(p, y) + _EPS)
+
+
+class PGD(Attack):
+    """Madry et al. PGD on the adapted model: maximise its cross-entropy."""
+
+    def loss(self, p_orig, p_adapted, y):
+        return _ce(p_adapted, y)
+
+
+class DIVA(Attack):
+    """Differential evasive attack: maximise p_orig[y] − c·p_adapted[y] (paper Eq. 5)."""
+
+    needs_original = True
+
+    def __init__(self, original, adapted, *, c: float = 1.0, **kw):
+        if not c >= 0:
+            raise ValueError(f"c={c} must be >= 0 (the paper's default is 1)")
+        self.c = float(c)
+        super().__init__(original, adapted, **kw)
+
+    def loss(self, p_orig, p_adapted, y):
+        return _true_prob(p_orig, y) - self.c * _true_prob(p_adapted, y)
+
+
+class TargetedDIVA(DIVA):
+    """DIVA plus a term pulling the adapted model toward one target class (paper §6)."""
+
+    def __init__(self, original, adapted, *, target: int, target_weight: float = 1.0, **kw):
+        super().__init__(original, adapted, **kw)
+        if not 0 <= target < _classes(adapted):
+            raise ValueError(f"target={target} must be a class index in [0, {_classes(adapted)})")
+        if not target_weight >= 0:
+            raise ValueError(f"target_weight={target_weight} must be >= 0")
+        self.target, self.target_weight = int(target), float(target_weight)
+
+    def loss(self, p_orig, p_adapted, y):
+        return super().loss(p_orig, p_adapted, y) + self.target_weight * p_adapted[:, self.target]
+
+
+class MomentumPGD(PGD):
+    """Momentum iterative PGD (Dong et al.): velocity = μ·velocity + g/‖g‖₁, step along its sign."""
+
+    def __init__(self, original, adapted, *, momentum: float = 0.5, **kw):
+        if not 0 <= momentum <= 1:
+            raise ValueError(f"momentum={momentum} must be in [0, 1] (§5.4 uses 0.5)")
+        self.momentum = float(momentum)
+        super().__init__(original, adapted, **kw)
+
+    def direction(self, grad, velocity):
+        l1 = tf.reduce_sum(tf.abs(grad), axis=[1, 2, 3], keepdims=True)
+        velocity = self.momentum * velocity + grad / (l1 + _EPS)
+        return tf.sign(velocity), velocity
+
+
+class CWLinf(Attack):
+    """Carlini-Wagner margin loss under L∞ PGD: max_{j≠y} z_j − z_y on the adapted model's logits."""
+
+    def loss(self, p_orig, p_adapted, y):
+        z = tf.math.log(p_adapted + _EPS)  # logits up to a per-example constant
+        true = _true_prob(z, y)
+        other = tf.reduce_max(z - 1e9 * tf.one_hot(y, tf.shape(z)[1]), axis=1)
+        return other - true
+
+
+ATTACKS = {"pgd": PGD, "diva": DIVA, "momentum_pgd": MomentumPGD, "cw_linf": CWLinf, "targeted_diva": TargetedDIVA}

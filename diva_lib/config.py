@@ -1,0 +1,130 @@
+"""Run profiles (smoke, default, paper) and validation of notebook parameters."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+ARCHS = ("resnet50", "mobilenet", "densenet121")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Everything a chapter needs to know about the scale of a run."""
+
+    name: str
+    dataset: str
+    image_size: int
+    num_classes: int
+    weights: str | None
+    n_train: int
+    n_test: int
+    epochs: dict[str, int]
+    qat_epochs: int
+    batch_size: int
+    learning_rate: float
+    qat_learning_rate: float
+    bn_recalibration_batches: int
+    archs: tuple[str, ...] = ARCHS
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile(
+        name="smoke",
+        dataset="fashion_mnist",
+        image_size=32,
+        num_classes=10,
+        weights=None,
+        n_train=256,
+        n_test=128,
+        epochs={"resnet50": 1, "mobilenet": 1, "densenet121": 1},
+        qat_epochs=1,
+        batch_size=64,
+        learning_rate=1e-3,
+        qat_learning_rate=1e-4,
+        bn_recalibration_batches=2,
+        notes={"purpose": "tests: seconds per notebook, numbers are meaningless"},
+    ),
+    "default": Profile(
+        name="default",
+        dataset="fashion_mnist",
+        image_size=32,
+        num_classes=10,
+        weights=None,
+        n_train=10_000,
+        n_test=2_000,
+        epochs={"resnet50": 3, "mobilenet": 5, "densenet121": 3},
+        qat_epochs=1,
+        batch_size=64,
+        learning_rate=1e-3,
+        qat_learning_rate=1e-4,
+        bn_recalibration_batches=40,
+        notes={"purpose": "whole book on a 2-core CPU with the Fashion-MNIST stand-in"},
+    ),
+    "paper": Profile(
+        name="paper",
+        dataset="imagenet",
+        image_size=224,
+        num_classes=1000,
+        weights="imagenet",
+        n_train=20_000,
+        n_test=3_000,
+        epochs={"resnet50": 1, "mobilenet": 1, "densenet121": 1},
+        qat_epochs=2,
+        batch_size=32,
+        learning_rate=1e-5,
+        qat_learning_rate=1e-5,
+        bn_recalibration_batches=0,
+        notes={"purpose": "ImageNet val + Keras ImageNet weights supplied by the user, GPU"},
+    ),
+}
+
+
+class ParameterError(ValueError):
+    """A notebook or library parameter has a value that cannot be used."""
+
+
+def get_profile(profile: str, **overrides: Any) -> Profile:
+    """Return the named profile with validated overrides applied."""
+    if profile not in PROFILES:
+        raise ParameterError(
+            f"parameter 'profile'={profile!r} is unknown; use one of {', '.join(PROFILES)}"
+        )
+    base = PROFILES[profile]
+    known = {f.name for f in dataclasses.fields(Profile)}
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    for key, value in overrides.items():
+        if key not in known:
+            raise ParameterError(f"parameter {key!r} is unknown; profile fields are {sorted(known)}")
+        if key in {"n_train", "n_test", "qat_epochs", "batch_size"}:
+            check_positive_int(key, value)
+        if key == "archs":
+            value = tuple(check_archs(value))
+            overrides[key] = value
+    return dataclasses.replace(base, **overrides)
+
+
+def check_seed(seed: Any) -> int:
+    """Validate a random seed."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ParameterError(f"parameter 'seed'={seed!r} must be a non-negative integer, e.g. seed=0")
+    return seed
+
+
+def check_positive_int(name: str, value: Any) -> int:
+    """Validate a strictly positive integer parameter."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ParameterError(f"parameter {name!r}={value!r} must be an integer >= 1")
+    return value
+
+
+def check_archs(archs: Any) -> list[str]:
+    """Validate a list of architecture names."""
+    if isinstance(archs, str) or not archs:
+        raise ParameterError(f"parameter 'archs'={archs!r} must be a non-empty list drawn from {ARCHS}")
+    bad = [a for a in archs if a not in ARCHS]
+    if bad:
+        raise ParameterError(f"parameter 'archs' has unknown architecture(s) {bad}; use names from {ARCHS}")
+    return list(archs)

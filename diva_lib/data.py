@@ -1,0 +1,243 @@
+"""Datasets: a registry with pinned SHA-256 checksums, a local mirror or download, and loaders."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+DATA_DIR = Path(os.environ.get("DIVA_DATA", Path(__file__).resolve().parent.parent / "data"))
+DEFAULT_MIRROR = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+_IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+class DataError(RuntimeError):
+    """A dataset file is missing or does not match its pinned checksum."""
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Where a dataset lives and how to check it."""
+
+    name: str
+    folder: str
+    manifest_sha256: str
+    content_sha256: dict[str, str] | None = None  # sha256 of the *decompressed* IDX files
+    url: str | None = None  # canonical download base for the IDX files
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "mnist": DatasetSpec(
+        "mnist",
+        "mnist",
+        "9643ed3bd4a89f0a453df1098f8792957b3fca27496032de3d2d08f755b48109",
+        {
+            "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+            "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+            "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+            "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+        },
+        "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    ),
+    "fashion_mnist": DatasetSpec(
+        "fashion_mnist",
+        "fashion-mnist",
+        "5e36572d7efd8b625fcfdec79607672f4f682aef9d8a7af664cc7a1ff148f17a",
+        {
+            "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+            "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+            "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+            "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+        },
+        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+    ),
+    "imagenet_sample": DatasetSpec(
+        "imagenet_sample", "imagenet_sample", "67a21117090f7b0c5e0ca2584c9ec691c55b3ef106e300f47e2a6b7e0f6c06d1"
+    ),
+    "att_faces": DatasetSpec("att_faces", "att_faces", "6bd89f2efadbb2b7065009c3b35d4ce701157ca9af90f1728438baa6aed51622"),
+    "pins_faces": DatasetSpec(
+        "pins_faces", "pins_faces", "dc03c426aec67b0ede1294a58092a5accfc9ebaf50128c6a686a1c5d254d019b"
+    ),
+    "lfw_faces": DatasetSpec("lfw_faces", "lfw_faces", "7344e628df31c5b7a0f0128aeb690efe7ddc3078a9019d638904d1615264f0fd"),
+}
+_FIX = "run `make data` (DATA_MIRROR=<mirror dir>) or `python data_scripts/fetch.py {name}` to restore it"
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 hex digest of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def spec(name: str) -> DatasetSpec:
+    """Registry entry for a dataset name."""
+    if name not in DATASETS:
+        raise DataError(f"dataset {name!r} is unknown; registered: {', '.join(DATASETS)}")
+    return DATASETS[name]
+
+
+def verify(name: str, data_dir: Path = DATA_DIR) -> Path:
+    """Check every file of a prepared dataset against its pinned checksums; return its folder."""
+    s = spec(name)
+    root = Path(data_dir) / s.folder
+    fix = _FIX.format(name=name)
+    if s.content_sha256:
+        for stem, digest in s.content_sha256.items():
+            _read_idx_bytes(root / f"{stem}.gz", digest, fix)
+        return root
+    manifest = root / "SHA256SUMS"
+    if not manifest.is_file():
+        raise DataError(f"{manifest} is missing; {fix}")
+    if sha256_file(manifest) != s.manifest_sha256:
+        raise DataError(f"{manifest} does not match its pinned SHA-256; {fix}")
+    for line in manifest.read_text().splitlines():
+        digest, rel = line.split(maxsplit=1)
+        path = root / rel.strip()
+        if not path.is_file():
+            raise DataError(f"{path} is missing; {fix}")
+        if sha256_file(path) != digest:
+            raise DataError(f"{path} is corrupt (SHA-256 mismatch); {fix}")
+    return root
+
+
+def prepare(name: str, data_dir: Path = DATA_DIR, mirror: Path | None = DEFAULT_MIRROR, base_url: str | None = None) -> Path:
+    """Copy a dataset from a local mirror, or download its canonical files, then verify it."""
+    s = spec(name)
+    dest = Path(data_dir) / s.folder
+    try:
+        return verify(name, data_dir)
+    except DataError:
+        pass
+    if mirror is not None and (Path(mirror) / s.folder).is_dir():
+        tmp = Path(tempfile.mkdtemp(dir=data_dir, prefix=f".{s.folder}."))
+        shutil.copytree(Path(mirror) / s.folder, tmp, dirs_exist_ok=True)
+        shutil.rmtree(dest, ignore_errors=True)
+        os.replace(tmp, dest)
+    elif s.content_sha256:
+        dest.mkdir(parents=True, exist_ok=True)
+        for stem in s.content_sha256:
+            download(f"{base_url or s.url}{stem}.gz", dest / f"{stem}.gz")
+    else:
+        raise DataError(
+            f"dataset {name!r} has no canonical download; point DATA_MIRROR at a folder containing {s.folder}/"
+        )
+    return verify(name, data_dir)
+
+
+def download(url: str, path: Path, timeout: float = 60.0) -> Path:
+    """Download a URL to a path via a temporary file, so a failure leaves nothing behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f, urllib.request.urlopen(url, timeout=timeout) as r:
+            shutil.copyfileobj(r, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _read_idx_bytes(path: Path, digest: str, fix: str) -> bytes:
+    if not path.is_file():
+        raise DataError(f"{path} is missing; {fix}")
+    try:
+        raw = gzip.decompress(path.read_bytes())
+    except (OSError, EOFError) as e:
+        raise DataError(f"{path} is not a valid gzip file ({e}); {fix}") from e
+    if hashlib.sha256(raw).hexdigest() != digest:
+        raise DataError(f"{path} is corrupt (SHA-256 of its content mismatches); {fix}")
+    return raw
+
+
+def load_idx(name: str, split: str, data_dir: Path = DATA_DIR) -> tuple[np.ndarray, np.ndarray]:
+    """Verified uint8 images (N, 28, 28) and int labels of MNIST or Fashion-MNIST ('train' or 'test')."""
+    s = spec(name)
+    if not s.content_sha256:
+        raise DataError(f"dataset {name!r} is not an IDX dataset")
+    prefix = {"train": "train", "test": "t10k"}.get(split)
+    if prefix is None:
+        raise DataError(f"split={split!r} must be 'train' or 'test'")
+    root = Path(data_dir) / s.folder
+    fix = _FIX.format(name=name)
+    img_stem, lab_stem = f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"
+    images = _read_idx_bytes(root / f"{img_stem}.gz", s.content_sha256[img_stem], fix)
+    labels = _read_idx_bytes(root / f"{lab_stem}.gz", s.content_sha256[lab_stem], fix)
+    x = np.frombuffer(images, np.uint8, offset=16).reshape(-1, 28, 28)
+    y = np.frombuffer(labels, np.uint8, offset=8).astype(np.int64)
+    return x, y
+
+
+def to_rgb(images: np.ndarray, size: int = 32) -> np.ndarray:
+    """28x28 uint8 grayscale -> (N, size, size, 3) float32 in [0, 1], zero-padded at the border."""
+    if size < 28:
+        raise DataError(f"size={size} must be >= 28 for 28x28 images")
+    pad = (size - 28) // 2
+    x = np.pad(images, ((0, 0), (pad, size - 28 - pad), (pad, size - 28 - pad)))
+    return np.repeat(x[..., None], 3, axis=-1).astype(np.float32) / 255.0
+
+
+@dataclass(frozen=True)
+class Split:
+    """Disjoint index sets into the training pool, and the test images used for evaluation."""
+
+    train: np.ndarray
+    surrogate: np.ndarray
+    test: np.ndarray
+
+
+def make_split(n_pool: int, n_test_pool: int, n_train: int, n_surrogate: int, n_test: int, seed: int) -> Split:
+    """Seeded, disjoint training / surrogate indices from the train pool and test indices from the test pool."""
+    if n_train + n_surrogate > n_pool:
+        raise DataError(f"n_train + n_surrogate = {n_train + n_surrogate} exceeds the {n_pool} training images")
+    if n_test > n_test_pool:
+        raise DataError(f"n_test={n_test} exceeds the {n_test_pool} test images")
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(n_pool)
+    return Split(perm[:n_train], perm[n_train : n_train + n_surrogate], rng.permutation(n_test_pool)[:n_test])
+
+
+def load_imagenet_folder(root: Path, size: int = 224, wnids: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Images under `root` (class sub-folders or `<wnid>_*.JPEG` files) -> ([0, 1] RGB, int labels).
+
+    Labels index the sorted wnid list (the Keras ImageNet class order); pass `wnids` when the
+    folder holds only some of the 1,000 classes. Images are resized on the short side to
+    size*256/224 and centre-cropped, as in the Keras ImageNet evaluation.
+    """
+    from PIL import Image
+
+    root = Path(root)
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in {".jpeg", ".jpg", ".png"})
+    if not files:
+        raise DataError(f"no JPEG/PNG images under {root}; pass the ImageNet validation folder")
+
+    def wnid_of(p: Path) -> str:
+        return p.parent.name if p.parent != root else p.name.split("_")[0]
+
+    classes = sorted(wnids) if wnids is not None else sorted({wnid_of(p) for p in files})
+    index = {w: i for i, w in enumerate(classes)}
+    short = round(size * 256 / 224)
+    xs, ys = [], []
+    for p in files:
+        w = wnid_of(p)
+        if w not in index:
+            raise DataError(f"{p}: class {w!r} is not in the given wnid list")
+        with Image.open(p) as im:
+            im = im.convert("RGB")
+            scale = short / min(im.size)
+            im = im.resize((max(size, round(im.width * scale)), max(size, round(im.height * scale))), Image.BILINEAR)
+            left, top = (im.width - size) // 2, (im.height - size) // 2
+            xs.append(np.asarray(im.crop((left, top, left + size, top + size)), np.float32) / 255.0)
+        ys.append(index[w])
+    return np.stack(xs), np.asarray(ys, np.int64)

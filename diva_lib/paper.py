@@ -1,0 +1,20 @@
+"""Numbers reported in the DIVA paper (Hao et al.), used only as the reference column of comparisons."""
+
+from __future__ import annotations
+
+TABLE1 = {
+    "resnet50": {"fp32_acc": 0.721, "quantized_acc": 0.701, "orig_correct_adapted_wrong": 1510,
+                 "orig_wrong_adapted_correct": 925, "instability": 0.081},
+    "mobilenet": {"fp32_acc": 0.691, "quantized_acc": 0.674, "orig_correct_adapted_wrong": 1199,
+                  "orig_wrong_adapted_correct": 677, "instability": 0.063},
+    "densenet121": {"fp32_acc": 0.735, "quantized_acc": 0.710, "orig_correct_adapted_wrong": 1567,
+                    "orig_wrong_adapted_correct": 816, "instability": 0.079},
+}
+
+SETTINGS = {
+    "dataset": "ImageNet val (20,000 fine-tuning images; Table 1 on the held-out images)",
+    "image_size": 224,
+    "weights": "Keras ImageNet weights, fine-tuned",
+    "qat": "tfmot quantize_model, 2 epochs of QAT on 20,000 images",
+    "deployed": "TFLite int8 with tflite-runtime on an ARM edge board",
+}

@@ -1,0 +1,58 @@
+"""'Paper vs this run' tables with verdicts computed from measured numbers, and atomic JSON results."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+RESULTS_DIR = Path(os.environ.get("DIVA_RESULTS", Path(__file__).resolve().parent.parent / "results"))
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim of the paper, what this run measured, and whether the measurement supports it."""
+
+    claim: str
+    paper: str
+    measured: str
+    holds: bool
+
+
+def claims_table(claims: list[Claim]) -> pd.DataFrame:
+    """A table with one row per claim and a computed verdict column."""
+    df = pd.DataFrame([asdict(c) for c in claims])
+    df["holds here"] = df.pop("holds").map({True: "yes", False: "no"})
+    return df
+
+
+def settings_table(rows: dict[str, tuple[Any, Any]]) -> pd.DataFrame:
+    """'Paper setting vs this run' from {setting: (paper, this run)}."""
+    return pd.DataFrame([{"setting": k, "paper": p, "this run": r} for k, (p, r) in rows.items()])
+
+
+def pct(x: float) -> str:
+    """A fraction as a percentage string."""
+    return f"{100 * x:.1f} %"
+
+
+def save_json(obj: Any, path: str | Path) -> Path:
+    """Write JSON via a temporary file and rename, so readers never see a partial file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)
+    return path
+
+
+def results_path(profile: str, name: str) -> Path:
+    """`results/<profile>/<name>.json`."""
+    return RESULTS_DIR / profile / f"{name}.json"

@@ -1,0 +1,140 @@
+"""The model zoo: original (fp32), QAT and TFLite-int8 models per architecture, built once and cached."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import diva_lib  # noqa: F401
+import numpy as np
+import tf_keras
+
+from diva_lib import adapt, data, train
+from diva_lib.cache import ModelCache
+from diva_lib.config import Profile, check_seed
+from diva_lib.models import build_model
+
+RECIPE = 1  # bump when training code changes in a way that changes the models
+
+
+@dataclass
+class StandIn:
+    """Arrays of one run: training set, disjoint surrogate set, and test set, images in [0, 1]."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_surrogate: np.ndarray
+    y_surrogate: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+def load_data(profile: Profile, seed: int, n_surrogate: int = 0) -> StandIn:
+    """The seeded data split of a profile (Fashion-MNIST stand-in or an ImageNet val folder)."""
+    if profile.dataset == "fashion_mnist":
+        xtr, ytr = data.load_idx("fashion_mnist", "train")
+        xte, yte = data.load_idx("fashion_mnist", "test")
+        s = data.make_split(len(xtr), len(xte), profile.n_train, n_surrogate, profile.n_test, seed)
+        size = profile.image_size
+        return StandIn(
+            data.to_rgb(xtr[s.train], size), ytr[s.train],
+            data.to_rgb(xtr[s.surrogate], size), ytr[s.surrogate],
+            data.to_rgb(xte[s.test], size), yte[s.test],
+        )
+    if profile.dataset == "imagenet":
+        root = Path(os.environ.get("DIVA_IMAGENET_VAL", data.DATA_DIR / "imagenet_val"))
+        x, y = data.load_imagenet_folder(root, profile.image_size)
+        s = data.make_split(len(x) - profile.n_test, profile.n_test, profile.n_train, n_surrogate, profile.n_test, seed)
+        rest, test = x[: len(x) - profile.n_test], x[len(x) - profile.n_test :]
+        yrest, ytest = y[: len(x) - profile.n_test], y[len(x) - profile.n_test :]
+        return StandIn(rest[s.train], yrest[s.train], rest[s.surrogate], yrest[s.surrogate], test, ytest)
+    raise data.DataError(f"profile dataset {profile.dataset!r} has no loader")
+
+
+@dataclass
+class ZooEntry:
+    """One architecture's original, QAT and deployed models plus how long each took to build."""
+
+    arch: str
+    fp32: tf_keras.Model
+    qat: tf_keras.Model
+    tflite: adapt.TFLiteModel
+    build_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def original_config(arch: str, profile: Profile, seed: int) -> dict[str, Any]:
+    """Everything that determines the trained original model."""
+    return {
+        "recipe": RECIPE, "role": "original", "arch": arch, "dataset": profile.dataset,
+        "image_size": profile.image_size, "num_classes": profile.num_classes, "weights": profile.weights,
+        "n_train": profile.n_train, "epochs": profile.epochs[arch], "lr": profile.learning_rate,
+        "batch_size": profile.batch_size, "bn_batches": profile.bn_recalibration_batches, "seed": seed,
+    }
+
+
+def qat_config(arch: str, profile: Profile, seed: int) -> dict[str, Any]:
+    """Everything that determines the QAT model and its TFLite conversion."""
+    return {"role": "qat", "parent": original_config(arch, profile, seed),
+            "qat_epochs": profile.qat_epochs, "qat_lr": profile.qat_learning_rate}
+
+
+def _fresh(arch: str, profile: Profile) -> tf_keras.Model:
+    return build_model(arch, profile.num_classes, profile.image_size, profile.weights)
+
+
+def get(arch: str, profile: Profile, seed: int, cache: ModelCache | None = None,
+        stand_in: StandIn | None = None) -> ZooEntry:
+    """Build (or load from the cache) the original, QAT and TFLite-int8 models of an architecture."""
+    check_seed(seed)
+    cache = cache or ModelCache()
+    times: dict[str, float] = {}
+    ocfg, qcfg = original_config(arch, profile, seed), qat_config(arch, profile, seed)
+
+    def need_data() -> StandIn:
+        nonlocal stand_in
+        stand_in = stand_in or load_data(profile, seed)
+        return stand_in
+
+    def build_original(tmp: Path) -> None:
+        d = need_data()
+        train.set_seed(seed)
+        model = _fresh(arch, profile)
+        t = time.perf_counter()
+        if profile.epochs[arch] > 0:
+            train.fit(model, d.x_train, d.y_train, epochs=profile.epochs[arch], learning_rate=profile.learning_rate,
+                      batch_size=profile.batch_size, seed=seed, desc=f"{arch} fp32")
+        train.recalibrate_batchnorm(model, d.x_train, profile.bn_recalibration_batches, profile.batch_size)
+        times["fp32_train_s"] = time.perf_counter() - t
+        model.save_weights(tmp / "weights.h5")
+        (tmp / "times.json").write_text(json.dumps(times))
+
+    def build_qat(tmp: Path) -> None:
+        d = need_data()
+        train.set_seed(seed)
+        fp32 = _fresh(arch, profile)
+        fp32.load_weights(cache.path("original", ocfg) / "weights.h5")
+        qat = adapt.quantize(fp32)
+        t = time.perf_counter()
+        train.fit(qat, d.x_train, d.y_train, epochs=profile.qat_epochs, learning_rate=profile.qat_learning_rate,
+                  batch_size=profile.batch_size, seed=seed, desc=f"{arch} QAT")
+        train.recalibrate_batchnorm(qat, d.x_train, profile.bn_recalibration_batches, profile.batch_size)
+        times["qat_train_s"] = time.perf_counter() - t
+        qat.save_weights(tmp / "weights.h5")
+        t = time.perf_counter()
+        adapt.to_tflite_int8(qat, tmp / "model_int8.tflite", d.x_train[:200])
+        times["tflite_convert_s"] = time.perf_counter() - t
+        (tmp / "times.json").write_text(json.dumps(times))
+
+    opath = cache.get_or_build("original", ocfg, build_original)
+    qpath = cache.get_or_build("qat", qcfg, build_qat)
+    fp32 = _fresh(arch, profile)
+    fp32.load_weights(opath / "weights.h5")
+    with adapt.quantize_scope():
+        qat = adapt.quantize(fp32)
+        qat.load_weights(qpath / "weights.h5")
+    built = {**json.loads((opath / "times.json").read_text()), **json.loads((qpath / "times.json").read_text())}
+    return ZooEntry(arch, fp32, qat, adapt.TFLiteModel(qpath / "model_int8.tflite"), built)

@@ -1,0 +1,45 @@
+"""Shared fixtures: a per-session model cache and results dir, and the smoke-profile model zoo."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# Point the library at throw-away cache and results folders before it is imported anywhere.
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="diva-tests-"))
+os.environ.setdefault("DIVA_CACHE", str(_SESSION_DIR / "cache"))
+os.environ.setdefault("DIVA_RESULTS", str(_SESSION_DIR / "results"))
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def smoke_profile():
+    from diva_lib import config
+
+    return config.get_profile("smoke")
+
+
+@pytest.fixture(scope="session")
+def smoke_data(smoke_profile):
+    from diva_lib import zoo
+
+    return zoo.load_data(smoke_profile, seed=0)
+
+
+@pytest.fixture(scope="session")
+def smoke_zoo(smoke_profile, smoke_data):
+    """Build each architecture once per session (QAT + int8 conversion), shared with the notebook tests."""
+    from diva_lib import zoo
+
+    built = {}
+
+    def get(arch: str):
+        if arch not in built:
+            built[arch] = zoo.get(arch, smoke_profile, seed=0, stand_in=smoke_data)
+        return built[arch]
+
+    return get

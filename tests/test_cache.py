@@ -1,0 +1,45 @@
+import pytest
+
+from diva_lib.cache import ModelCache, config_key
+
+
+def test_key_is_stable_and_order_free():
+    assert config_key({"a": 1, "b": [1, 2]}) == config_key({"b": [1, 2], "a": 1})
+    assert config_key({"a": 1}) != config_key({"a": 2})
+
+
+def test_builds_once(tmp_path):
+    cache, calls = ModelCache(tmp_path), []
+
+    def build(d):
+        calls.append(d)
+        (d / "weights.bin").write_bytes(b"w")
+
+    p1 = cache.get_or_build("m", {"x": 1}, build)
+    p2 = cache.get_or_build("m", {"x": 1}, build)
+    assert p1 == p2 and len(calls) == 1 and (p1 / "weights.bin").read_bytes() == b"w"
+    assert cache.has("m", {"x": 1}) and not cache.has("m", {"x": 2})
+
+
+def test_killed_build_leaves_no_entry(tmp_path):
+    cache = ModelCache(tmp_path)
+
+    def crash(d):
+        (d / "weights.bin").write_bytes(b"half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        cache.get_or_build("m", {"x": 1}, crash)
+    assert not cache.has("m", {"x": 1})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_leftover_partial_entries_are_ignored_and_cleaned(tmp_path):
+    cache = ModelCache(tmp_path)
+    (tmp_path / ".tmp-m-123").mkdir()
+    half = cache.path("m", {"x": 1})
+    half.mkdir()  # a folder without config.json is not an entry
+    assert not cache.has("m", {"x": 1})
+    p = cache.get_or_build("m", {"x": 1}, lambda d: (d / "ok").write_text("1"))
+    assert (p / "ok").is_file()
+    assert cache.clean_partial() == 1

@@ -1,0 +1,138 @@
+import functools
+import gzip
+import http.server
+import shutil
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from diva_lib import data
+from diva_lib.data import DataError
+
+ROOT = Path(__file__).resolve().parent.parent
+MIRROR = data.DEFAULT_MIRROR
+needs_mirror = pytest.mark.skipif(not MIRROR.is_dir(), reason="no local data mirror")
+
+
+@pytest.fixture
+def fashion_copy(tmp_path):
+    src = data.DATA_DIR / "fashion-mnist"
+    if not src.is_dir():
+        pytest.skip("run `make data` first")
+    shutil.copytree(src, tmp_path / "fashion-mnist")
+    return tmp_path
+
+
+def test_verify_accepts_prepared_sets():
+    for name in ("mnist", "fashion_mnist", "imagenet_sample"):
+        assert data.verify(name).is_dir()
+
+
+def test_corrupt_file_is_named(fashion_copy):
+    target = fashion_copy / "fashion-mnist" / "t10k-labels-idx1-ubyte.gz"
+    raw = bytearray(gzip.decompress(target.read_bytes()))
+    raw[100] ^= 1
+    target.write_bytes(gzip.compress(bytes(raw)))
+    with pytest.raises(DataError, match="t10k-labels-idx1-ubyte.gz is corrupt.*make data"):
+        data.verify("fashion_mnist", fashion_copy)
+
+
+def test_missing_and_truncated_files_are_named(fashion_copy):
+    (fashion_copy / "fashion-mnist" / "train-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(DataError, match="train-labels-idx1-ubyte.gz is missing"):
+        data.load_idx("fashion_mnist", "train", fashion_copy)
+    img = fashion_copy / "fashion-mnist" / "t10k-images-idx3-ubyte.gz"
+    img.write_bytes(img.read_bytes()[:1000])
+    with pytest.raises(DataError, match="t10k-images-idx3-ubyte.gz is not a valid gzip"):
+        data.load_idx("fashion_mnist", "test", fashion_copy)
+
+
+@needs_mirror
+def test_manifest_corruption_detected(tmp_path):
+    shutil.copytree(MIRROR / "imagenet_sample", tmp_path / "imagenet_sample")
+    victim = sorted((tmp_path / "imagenet_sample").glob("*.JPEG"))[3]
+    victim.write_bytes(victim.read_bytes()[:-10])
+    with pytest.raises(DataError, match=victim.name):
+        data.verify("imagenet_sample", tmp_path)
+    (tmp_path / "imagenet_sample" / "SHA256SUMS").write_text("")
+    with pytest.raises(DataError, match="SHA256SUMS does not match"):
+        data.verify("imagenet_sample", tmp_path)
+
+
+@needs_mirror
+def test_prepare_copies_from_mirror(tmp_path):
+    root = data.prepare("mnist", tmp_path, MIRROR)
+    assert (root / "train-images-idx3-ubyte.gz").is_file()
+    assert not list(tmp_path.glob(".*"))  # no temporary folders left
+
+
+@pytest.fixture
+def http_root(tmp_path):
+    """A local HTTP server on 127.0.0.1 serving a folder."""
+    served = tmp_path / "served"
+    served.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield served, f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+def test_download_canonical_from_local_server(http_root, tmp_path):
+    served, url = http_root
+    src = data.DATA_DIR / "fashion-mnist"
+    if not src.is_dir():
+        pytest.skip("run `make data` first")
+    for f in src.glob("*.gz"):  # upstream gzip wrappers differ; only the content is pinned
+        served.joinpath(f.name).write_bytes(gzip.compress(gzip.decompress(f.read_bytes()), mtime=1))
+    out = tmp_path / "out"
+    out.mkdir()
+    root = data.prepare("fashion_mnist", out, mirror=None, base_url=url)
+    x, y = data.load_idx("fashion_mnist", "test", out)
+    assert root.is_dir() and x.shape == (10_000, 28, 28) and set(np.unique(y)) == set(range(10))
+
+
+def test_download_of_bad_content_is_rejected(http_root, tmp_path):
+    served, url = http_root
+    for stem in data.DATASETS["mnist"].content_sha256:
+        served.joinpath(f"{stem}.gz").write_bytes(gzip.compress(b"not mnist"))
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(DataError, match="is corrupt"):
+        data.prepare("mnist", out, mirror=None, base_url=url)
+
+
+def test_failed_download_leaves_nothing(http_root, tmp_path):
+    _, url = http_root
+    with pytest.raises(OSError):
+        data.download(url + "absent.gz", tmp_path / "dl" / "absent.gz")
+    assert list((tmp_path / "dl").iterdir()) == []
+
+
+def test_to_rgb_and_split():
+    x, _ = data.load_idx("fashion_mnist", "test")
+    rgb = data.to_rgb(x[:5], 32)
+    assert rgb.shape == (5, 32, 32, 3) and rgb.dtype == np.float32
+    assert 0.0 <= rgb.min() and rgb.max() <= 1.0 and np.all(rgb[:, :2] == 0)
+    np.testing.assert_array_equal(rgb[:, 2:30, 2:30, 0] * 255, x[:5])
+    s1, s2 = data.make_split(100, 50, 40, 30, 20, seed=3), data.make_split(100, 50, 40, 30, 20, seed=3)
+    np.testing.assert_array_equal(s1.train, s2.train)
+    assert not set(s1.train) & set(s1.surrogate) and len(s1.test) == 20
+    with pytest.raises(DataError, match="n_train \\+ n_surrogate"):
+        data.make_split(100, 50, 80, 30, 20, seed=0)
+
+
+def test_imagenet_folder_loader_on_real_jpegs():
+    root = data.verify("imagenet_sample")
+    x, y = data.load_imagenet_folder(root, size=224)
+    assert x.shape == (100, 224, 224, 3) and x.dtype == np.float32
+    assert 0.0 <= x.min() and x.max() <= 1.0
+    np.testing.assert_array_equal(y, np.arange(100))  # one image per class, sorted wnids
+    gray = [i for i, p in enumerate(sorted(root.glob("*.JPEG"))) if np.ptp(x[i] - x[i][..., :1]) == 0]
+    assert len(gray) == 1  # the one grayscale JPEG became 3 equal channels
+    with pytest.raises(DataError, match="not in the given wnid list"):
+        data.load_imagenet_folder(root, size=32, wnids=["n01440764"])
