@@ -19,6 +19,7 @@ class Profile:
     num_classes: int
     weights: str | None
     n_train: int
+    n_surrogate: int
     n_test: int
     epochs: dict[str, int]
     qat_epochs: int
@@ -37,15 +38,16 @@ PROFILES: dict[str, Profile] = {
         image_size=32,
         num_classes=10,
         weights=None,
-        n_train=256,
+        n_train=1024,
+        n_surrogate=512,
         n_test=128,
-        epochs={"resnet50": 1, "mobilenet": 1, "densenet121": 1},
+        epochs={"resnet50": 3, "mobilenet": 3, "densenet121": 3},
         qat_epochs=1,
         batch_size=64,
         learning_rate=1e-3,
         qat_learning_rate=1e-4,
-        bn_recalibration_batches=2,
-        notes={"purpose": "tests: seconds per notebook, numbers are meaningless"},
+        bn_recalibration_batches=8,
+        notes={"purpose": "tests: seconds per notebook, numbers are only roughly trained"},
     ),
     "default": Profile(
         name="default",
@@ -54,6 +56,7 @@ PROFILES: dict[str, Profile] = {
         num_classes=10,
         weights=None,
         n_train=10_000,
+        n_surrogate=5_000,
         n_test=2_000,
         epochs={"resnet50": 3, "mobilenet": 5, "densenet121": 3},
         qat_epochs=1,
@@ -70,6 +73,7 @@ PROFILES: dict[str, Profile] = {
         num_classes=1000,
         weights="imagenet",
         n_train=20_000,
+        n_surrogate=12_811,
         n_test=3_000,
         epochs={"resnet50": 1, "mobilenet": 1, "densenet121": 1},
         qat_epochs=2,
@@ -98,7 +102,7 @@ def get_profile(profile: str, **overrides: Any) -> Profile:
     for key, value in overrides.items():
         if key not in known:
             raise ParameterError(f"parameter {key!r} is unknown; profile fields are {sorted(known)}")
-        if key in {"n_train", "n_test", "qat_epochs", "batch_size"}:
+        if key in {"n_train", "n_surrogate", "n_test", "qat_epochs", "batch_size"}:
             check_positive_int(key, value)
         if key == "archs":
             value = tuple(check_archs(value))

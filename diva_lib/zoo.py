@@ -33,12 +33,12 @@ class StandIn:
     y_test: np.ndarray
 
 
-def load_data(profile: Profile, seed: int, n_surrogate: int = 0) -> StandIn:
+def load_data(profile: Profile, seed: int) -> StandIn:
     """The seeded data split of a profile (Fashion-MNIST stand-in or an ImageNet val folder)."""
     if profile.dataset == "fashion_mnist":
         xtr, ytr = data.load_idx("fashion_mnist", "train")
         xte, yte = data.load_idx("fashion_mnist", "test")
-        s = data.make_split(len(xtr), len(xte), profile.n_train, n_surrogate, profile.n_test, seed)
+        s = data.make_split(len(xtr), len(xte), profile.n_train, profile.n_surrogate, profile.n_test, seed)
         size = profile.image_size
         return StandIn(
             data.to_rgb(xtr[s.train], size), ytr[s.train],
@@ -48,7 +48,7 @@ def load_data(profile: Profile, seed: int, n_surrogate: int = 0) -> StandIn:
     if profile.dataset == "imagenet":
         root = Path(os.environ.get("DIVA_IMAGENET_VAL", data.DATA_DIR / "imagenet_val"))
         x, y = data.load_imagenet_folder(root, profile.image_size)
-        s = data.make_split(len(x) - profile.n_test, profile.n_test, profile.n_train, n_surrogate, profile.n_test, seed)
+        s = data.make_split(len(x) - profile.n_test, profile.n_test, profile.n_train, profile.n_surrogate, profile.n_test, seed)
         rest, test = x[: len(x) - profile.n_test], x[len(x) - profile.n_test :]
         yrest, ytest = y[: len(x) - profile.n_test], y[len(x) - profile.n_test :]
         return StandIn(rest[s.train], yrest[s.train], rest[s.surrogate], yrest[s.surrogate], test, ytest)
@@ -138,3 +138,70 @@ def get(arch: str, profile: Profile, seed: int, cache: ModelCache | None = None,
         qat.load_weights(qpath / "weights.h5")
     built = {**json.loads((opath / "times.json").read_text()), **json.loads((qpath / "times.json").read_text())}
     return ZooEntry(arch, fp32, qat, adapt.TFLiteModel(qpath / "model_int8.tflite"), built)
+
+
+@dataclass
+class Surrogates:
+    """The attacker's own models: an original distilled from the deployed model, and its QAT version."""
+
+    fp32: tf_keras.Model
+    qat: tf_keras.Model
+
+
+def surrogate_config(arch: str, profile: Profile, seed: int) -> dict[str, Any]:
+    """Everything that determines the surrogate original (student of the deployed model)."""
+    return {"role": "surrogate", "teacher": qat_config(arch, profile, seed), "n_surrogate": profile.n_surrogate,
+            "epochs": profile.epochs[arch], "init": "scratch" if profile.weights is None else profile.weights}
+
+
+def distillation_targets(teacher_probs: np.ndarray) -> np.ndarray:
+    """Half the teacher's predicted label (one-hot), half its soft probabilities (Hinton et al., T = 1)."""
+    hard = np.eye(teacher_probs.shape[1], dtype=np.float32)[teacher_probs.argmax(1)]
+    return 0.5 * hard + 0.5 * teacher_probs.astype(np.float32)
+
+
+def get_surrogates(arch: str, profile: Profile, seed: int, teacher: ZooEntry, cache: ModelCache | None = None,
+                   stand_in: StandIn | None = None) -> Surrogates:
+    """Surrogate original distilled from the deployed int8 model on disjoint data, then QAT of it (cached)."""
+    check_seed(seed)
+    cache = cache or ModelCache()
+    scfg = surrogate_config(arch, profile, seed)
+    sqcfg = {"role": "surrogate_qat", "parent": scfg, "qat_epochs": profile.qat_epochs,
+             "qat_lr": profile.qat_learning_rate}
+    targets: np.ndarray | None = None
+
+    def need() -> tuple[StandIn, np.ndarray]:
+        nonlocal stand_in, targets
+        stand_in = stand_in or load_data(profile, seed)
+        if targets is None:
+            targets = distillation_targets(teacher.tflite.predict(stand_in.x_surrogate))
+        return stand_in, targets
+
+    def build_student(tmp: Path) -> None:
+        d, t = need()
+        train.set_seed(seed + 1)
+        model = _fresh(arch, profile)
+        train.fit(model, d.x_surrogate, t, epochs=profile.epochs[arch], learning_rate=profile.learning_rate,
+                  batch_size=profile.batch_size, seed=seed + 1, desc=f"{arch} surrogate")
+        train.recalibrate_batchnorm(model, d.x_surrogate, profile.bn_recalibration_batches, profile.batch_size)
+        model.save_weights(tmp / "weights.h5")
+
+    def build_student_qat(tmp: Path) -> None:
+        d, t = need()
+        train.set_seed(seed + 1)
+        fp32 = _fresh(arch, profile)
+        fp32.load_weights(cache.path("surrogate", scfg) / "weights.h5")
+        qat = adapt.quantize(fp32)
+        train.fit(qat, d.x_surrogate, t, epochs=profile.qat_epochs, learning_rate=profile.qat_learning_rate,
+                  batch_size=profile.batch_size, seed=seed + 1, desc=f"{arch} surrogate QAT")
+        train.recalibrate_batchnorm(qat, d.x_surrogate, profile.bn_recalibration_batches, profile.batch_size)
+        qat.save_weights(tmp / "weights.h5")
+
+    spath = cache.get_or_build("surrogate", scfg, build_student)
+    sqpath = cache.get_or_build("surrogate_qat", sqcfg, build_student_qat)
+    fp32 = _fresh(arch, profile)
+    fp32.load_weights(spath / "weights.h5")
+    with adapt.quantize_scope():
+        qat = adapt.quantize(fp32)
+        qat.load_weights(sqpath / "weights.h5")
+    return Surrogates(fp32, qat)

@@ -1,0 +1,87 @@
+"""Run an attack and measure it the paper's way, on the QAT graph and on the deployed int8 model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import tf_keras
+
+from diva_lib import metrics
+from diva_lib.adapt import TFLiteModel
+from diva_lib.attacks import Attack
+from diva_lib.metrics import Rate
+
+
+def select_eval_set(x: np.ndarray, y: np.ndarray, models: list, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The first `n` images that every given model (Keras or TFLite) classifies correctly (§5.1)."""
+    keep = np.ones(len(y), bool)
+    for m in models:
+        p = m.predict(x) if isinstance(m, TFLiteModel) else m.predict(x, batch_size=256, verbose=0)
+        keep &= p.argmax(1) == y
+    idx = np.flatnonzero(keep)[:n]
+    return x[idx], y[idx]
+
+
+@dataclass
+class View:
+    """Metrics of adversarial images judged by the original and one version of the adapted model."""
+
+    top1: Rate
+    top5: Rate
+    conf_delta: float
+    evasion: Rate
+    orig_still_correct: Rate
+
+    def as_dict(self) -> dict[str, float]:
+        """Fractions for JSON."""
+        return {"top1": self.top1.value, "top1_ci": [self.top1.low, self.top1.high], "top5": self.top5.value,
+                "conf_delta": self.conf_delta, "evasion": self.evasion.value,
+                "orig_still_correct": self.orig_still_correct.value}
+
+
+@dataclass
+class AttackReport:
+    """Everything measured about one attack run."""
+
+    attack: str
+    qat: View
+    tflite: View
+    dssim: np.ndarray
+    success_by_step: np.ndarray
+    x_adv: np.ndarray = field(repr=False)
+
+    def as_dict(self) -> dict:
+        """JSON-friendly summary."""
+        return {"attack": self.attack, "qat": self.qat.as_dict(), "tflite": self.tflite.as_dict(),
+                "dssim_mean": float(self.dssim.mean()) if self.dssim.size else float("nan"),
+                "dssim_max": float(self.dssim.max()) if self.dssim.size else float("nan"),
+                "success_by_step": self.success_by_step.tolist()}
+
+
+def _view(p_orig: np.ndarray, p_adapted: np.ndarray, y: np.ndarray) -> View:
+    return View(metrics.top1_success(p_orig, p_adapted, y), metrics.top5_success(p_orig, p_adapted, y),
+                metrics.confidence_delta(p_orig, p_adapted, y), metrics.evasion(p_adapted, y),
+                metrics.accuracy(p_orig, y))
+
+
+def evaluate_attack(attack: Attack, original: tf_keras.Model, adapted: tf_keras.Model, deployed: TFLiteModel,
+                    x: np.ndarray, y: np.ndarray, batch_size: int = 64, progress: bool = True) -> AttackReport:
+    """Craft with `attack`'s models, judge on the true original, the true QAT graph and the int8 TFLite model.
+
+    The deployed view rounds adversarial images to the 8-bit pixel grid, as a stored image is.
+    """
+    res = attack.run(x, y, batch_size=batch_size, progress=progress)
+    x_grid = metrics.to_pixel_grid(res.x_adv)
+    p_orig = original.predict(res.x_adv, batch_size=256, verbose=0)
+    p_qat = adapted.predict(res.x_adv, batch_size=256, verbose=0)
+    p_orig_grid = original.predict(x_grid, batch_size=256, verbose=0)
+    p_int8 = deployed.predict(x_grid)
+    crafted_on_truth = attack.original is original and attack.adapted is adapted
+    if crafted_on_truth:
+        by_step = metrics.success_by_step(res.orig_pred, res.adapted_pred, y)
+    else:  # recorded predictions are the surrogates'; only the final step can be judged on the true models
+        by_step = np.full(attack.steps + 1, np.nan)
+        by_step[-1] = metrics.top1_success(p_orig, p_qat, y).value
+    return AttackReport(attack.name(), _view(p_orig, p_qat, y), _view(p_orig_grid, p_int8, y),
+                        metrics.dssim(x, x_grid), by_step, res.x_adv)

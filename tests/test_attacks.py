@@ -1,0 +1,137 @@
+"""Attack engine: input validation, ε-ball and pixel-range properties, and behaviour on trained models."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+import tf_keras
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from diva_lib import adapt, attacks, evaluate, metrics, threat
+
+EPSILONS = (1 / 255, 4 / 255, 8 / 255, 16 / 255)
+
+
+@functools.cache
+def tiny_pair(classes: int = 5):
+    """A small dense original and its QAT version (fake-quant ops in the gradient path)."""
+    tf_keras.utils.set_random_seed(0)
+    inp = tf_keras.Input((4, 4, 3))
+    out = tf_keras.layers.Dense(classes, activation="softmax")(tf_keras.layers.Flatten()(inp))
+    orig = tf_keras.Model(inp, out)
+    return orig, adapt.quantize(orig)
+
+
+@functools.cache
+def tiny_attack(name: str, eps: float, step: float, steps: int):
+    orig, qat = tiny_pair()
+    kw = {"target": 2} if name == "targeted_diva" else {}
+    return attacks.ATTACKS[name](orig, qat, eps=eps, step=step, steps=steps, **kw)
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    name=st.sampled_from(sorted(attacks.ATTACKS)),
+    eps=st.sampled_from(EPSILONS),
+    step=st.sampled_from((0.5 / 255, 1 / 255, 3 / 255)),
+    steps=st.integers(1, 3),
+    x=arrays(np.float32, st.tuples(st.integers(1, 6), st.just(4), st.just(4), st.just(3)),
+             elements=st.floats(0, 1, width=32)),
+    data=st.data(),
+)
+def test_perturbation_bounded_in_range_and_shape_kept(name, eps, step, steps, x, data):
+    y = np.array(data.draw(st.lists(st.integers(0, 4), min_size=len(x), max_size=len(x))))
+    adv = tiny_attack(name, eps, step, steps)(x, y)
+    assert adv.shape == x.shape and adv.dtype == np.float32
+    assert np.all(np.abs(adv - x) <= eps + 1e-6)
+    assert adv.min() >= 0.0 and adv.max() <= 1.0
+
+
+@pytest.mark.parametrize("kwargs, needle", [
+    ({"eps": 0}, "eps=0"), ({"eps": -0.1}, "eps=-0.1"), ({"step": 0}, "step=0"), ({"steps": 0}, "steps=0"),
+    ({"steps": 2.5}, "steps=2.5"), ({"c": -1}, "c=-1"),
+])
+def test_bad_attack_parameters(kwargs, needle):
+    orig, qat = tiny_pair()
+    with pytest.raises(ValueError, match=needle):
+        attacks.DIVA(orig, qat, **kwargs)
+
+
+def test_bad_inputs_fail_before_work():
+    orig, qat = tiny_pair()
+    other = tiny_pair(7)[0]
+    with pytest.raises(ValueError, match="5 classes but adapted has 7"):
+        attacks.PGD(orig, other)
+    a = attacks.PGD(orig, qat, steps=1)
+    x = np.zeros((3, 4, 4, 3), np.float32)
+    with pytest.raises(ValueError, match="labels"):
+        a(x, np.zeros(2, int))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        a(x + 2, np.zeros(3, int))
+    with pytest.raises(ValueError, match="labels must be in"):
+        a(x, np.full(3, 9))
+    with pytest.raises(ValueError, match="target=9"):
+        attacks.TargetedDIVA(orig, qat, target=9)
+    with pytest.raises(ValueError, match="momentum=2"):
+        attacks.MomentumPGD(orig, qat, momentum=2)
+
+
+def test_records_every_step():
+    orig, qat = tiny_pair()
+    x = np.random.default_rng(0).random((5, 4, 4, 3), dtype=np.float32)
+    res = attacks.DIVA(orig, qat, steps=4).run(x, np.zeros(5, int), progress=False)
+    assert res.orig_pred.shape == res.adapted_pred.shape == (5, 5)
+    np.testing.assert_array_equal(res.orig_pred[0], orig.predict(x, verbose=0).argmax(1))
+
+
+def test_same_seed_same_images():
+    orig, qat = tiny_pair()
+    x = np.random.default_rng(1).random((4, 4, 4, 3), dtype=np.float32)
+    a = attacks.PGD(orig, qat, steps=3, random_start=True, seed=7)
+    b = attacks.PGD(orig, qat, steps=3, random_start=True, seed=7)
+    np.testing.assert_array_equal(a(x, np.ones(4, int)), b(x, np.ones(4, int)))
+
+
+def test_threat_pairs():
+    with pytest.raises(ValueError, match="threat='greybox'"):
+        threat.crafting_pair("greybox", None)
+
+
+@pytest.fixture(scope="module")
+def trained(smoke_zoo, smoke_data):
+    entry = smoke_zoo("resnet50")
+    x, y = evaluate.select_eval_set(smoke_data.x_test, smoke_data.y_test, [entry.fp32, entry.qat, entry.tflite])
+    assert len(y) >= 40, "too few correctly classified images to test attacks"
+    return entry, x, y
+
+
+@pytest.mark.slow
+def test_diva_beats_pgd_on_trained_model(trained):
+    entry, x, y = trained
+    pgd = evaluate.evaluate_attack(attacks.PGD(entry.fp32, entry.qat), entry.fp32, entry.qat, entry.tflite, x, y)
+    diva = evaluate.evaluate_attack(attacks.DIVA(entry.fp32, entry.qat), entry.fp32, entry.qat, entry.tflite, x, y)
+    assert pgd.qat.evasion.value > 0.5 and diva.qat.evasion.value > 0.2  # both raise the adapted model's error
+    assert diva.qat.top1.value > pgd.qat.top1.value
+    assert diva.qat.orig_still_correct.value > pgd.qat.orig_still_correct.value
+    assert diva.success_by_step[0] == 0.0 and diva.success_by_step[-1] == diva.qat.top1.value
+    assert diva.dssim.shape == (len(y),) and np.all(diva.dssim >= 0)
+
+
+@pytest.mark.slow
+def test_pgd_matches_art(trained):
+    from art.attacks.evasion import ProjectedGradientDescent
+    from art.estimators.classification import TensorFlowV2Classifier
+
+    entry, x, y = trained
+    ours = attacks.PGD(entry.fp32, entry.qat)(x, y)
+    clf = TensorFlowV2Classifier(model=entry.qat, nb_classes=10, input_shape=x.shape[1:], clip_values=(0.0, 1.0),
+                                 loss_object=tf_keras.losses.SparseCategoricalCrossentropy())
+    art = ProjectedGradientDescent(clf, norm=np.inf, eps=8 / 255, eps_step=1 / 255, max_iter=20,
+                                   num_random_init=0, batch_size=64, verbose=False).generate(x, y=y)
+    ev_ours = metrics.evasion(entry.qat.predict(ours, verbose=0), y).value
+    ev_art = metrics.evasion(entry.qat.predict(art, verbose=0), y).value
+    assert abs(ev_ours - ev_art) <= 0.03, (ev_ours, ev_art)
