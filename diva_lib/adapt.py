@@ -6,7 +6,6 @@ import os
 import tempfile
 from pathlib import Path
 
-import diva_lib  # noqa: F401
 import numpy as np
 import tensorflow as tf
 import tensorflow_model_optimization as tfmot

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import diva_lib  # noqa: F401
 import numpy as np
 import tensorflow as tf
 import tf_keras

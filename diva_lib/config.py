@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 ARCHS = ("resnet50", "mobilenet", "densenet121")
+DATASETS = ("fashion_mnist", "mnist", "imagenet")
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,8 @@ def get_profile(profile: str, **overrides: Any) -> Profile:
             raise ParameterError(f"parameter {key!r} is unknown; profile fields are {sorted(known)}")
         if key in {"n_train", "n_surrogate", "n_test", "qat_epochs", "batch_size"}:
             check_positive_int(key, value)
+        if key == "dataset" and value not in DATASETS:
+            raise ParameterError(f"parameter 'dataset'={value!r} is unknown; use one of {DATASETS}")
         if key == "archs":
             value = tuple(check_archs(value))
             overrides[key] = value

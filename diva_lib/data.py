@@ -61,11 +61,15 @@ DATASETS: dict[str, DatasetSpec] = {
     "imagenet_sample": DatasetSpec(
         "imagenet_sample", "imagenet_sample", "67a21117090f7b0c5e0ca2584c9ec691c55b3ef106e300f47e2a6b7e0f6c06d1"
     ),
-    "att_faces": DatasetSpec("att_faces", "att_faces", "6bd89f2efadbb2b7065009c3b35d4ce701157ca9af90f1728438baa6aed51622"),
+    "att_faces": DatasetSpec(
+        "att_faces", "att_faces", "6bd89f2efadbb2b7065009c3b35d4ce701157ca9af90f1728438baa6aed51622"
+    ),
     "pins_faces": DatasetSpec(
         "pins_faces", "pins_faces", "dc03c426aec67b0ede1294a58092a5accfc9ebaf50128c6a686a1c5d254d019b"
     ),
-    "lfw_faces": DatasetSpec("lfw_faces", "lfw_faces", "7344e628df31c5b7a0f0128aeb690efe7ddc3078a9019d638904d1615264f0fd"),
+    "lfw_faces": DatasetSpec(
+        "lfw_faces", "lfw_faces", "7344e628df31c5b7a0f0128aeb690efe7ddc3078a9019d638904d1615264f0fd"
+    ),
 }
 _FIX = "run `make data` (DATA_MIRROR=<mirror dir>) or `python data_scripts/fetch.py {name}` to restore it"
 
@@ -110,7 +114,9 @@ def verify(name: str, data_dir: Path = DATA_DIR) -> Path:
     return root
 
 
-def prepare(name: str, data_dir: Path = DATA_DIR, mirror: Path | None = DEFAULT_MIRROR, base_url: str | None = None) -> Path:
+def prepare(
+    name: str, data_dir: Path = DATA_DIR, mirror: Path | None = DEFAULT_MIRROR, base_url: str | None = None
+) -> Path:
     """Copy a dataset from a local mirror, or download its canonical files, then verify it."""
     s = spec(name)
     dest = Path(data_dir) / s.folder
@@ -208,15 +214,12 @@ def make_split(n_pool: int, n_test_pool: int, n_train: int, n_surrogate: int, n_
     return Split(perm[:n_train], perm[n_train : n_train + n_surrogate], rng.permutation(n_test_pool)[:n_test])
 
 
-def load_imagenet_folder(root: Path, size: int = 224, wnids: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Images under `root` (class sub-folders or `<wnid>_*.JPEG` files) -> ([0, 1] RGB, int labels).
+def imagenet_files(root: Path, wnids: list[str] | None = None) -> tuple[list[Path], np.ndarray]:
+    """Image files under `root` (class sub-folders or `<wnid>_*.JPEG` files) and their labels.
 
     Labels index the sorted wnid list (the Keras ImageNet class order); pass `wnids` when the
-    folder holds only some of the 1,000 classes. Images are resized on the short side to
-    size*256/224 and centre-cropped, as in the Keras ImageNet evaluation.
+    folder holds only some of the 1,000 classes.
     """
-    from PIL import Image
-
     root = Path(root)
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in {".jpeg", ".jpg", ".png"})
     if not files:
@@ -227,17 +230,23 @@ def load_imagenet_folder(root: Path, size: int = 224, wnids: list[str] | None = 
 
     classes = sorted(wnids) if wnids is not None else sorted({wnid_of(p) for p in files})
     index = {w: i for i, w in enumerate(classes)}
+    missing = sorted({wnid_of(p) for p in files} - set(index))
+    if missing:
+        raise DataError(f"{root}: classes {missing[:3]} are not in the given wnid list")
+    return files, np.asarray([index[wnid_of(p)] for p in files], np.int64)
+
+
+def load_images(files: list[Path], size: int = 224) -> np.ndarray:
+    """Decode images to [0, 1] RGB: short side resized to size*256/224, then centre-cropped (Keras eval)."""
+    from PIL import Image
+
     short = round(size * 256 / 224)
-    xs, ys = [], []
-    for p in files:
-        w = wnid_of(p)
-        if w not in index:
-            raise DataError(f"{p}: class {w!r} is not in the given wnid list")
+    out = np.empty((len(files), size, size, 3), np.float32)
+    for i, p in enumerate(files):
         with Image.open(p) as im:
             im = im.convert("RGB")
             scale = short / min(im.size)
             im = im.resize((max(size, round(im.width * scale)), max(size, round(im.height * scale))), Image.BILINEAR)
             left, top = (im.width - size) // 2, (im.height - size) // 2
-            xs.append(np.asarray(im.crop((left, top, left + size, top + size)), np.float32) / 255.0)
-        ys.append(index[w])
-    return np.stack(xs), np.asarray(ys, np.int64)
+            out[i] = np.asarray(im.crop((left, top, left + size, top + size)), np.float32) / 255.0
+    return out

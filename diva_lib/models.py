@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import diva_lib  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 import tensorflow as tf
 import tf_keras
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import diva_lib  # noqa: F401
 import numpy as np
 import tensorflow as tf
 import tf_keras

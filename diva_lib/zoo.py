@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import diva_lib  # noqa: F401
 import numpy as np
 import tf_keras
 
@@ -34,10 +33,10 @@ class StandIn:
 
 
 def load_data(profile: Profile, seed: int) -> StandIn:
-    """The seeded data split of a profile (Fashion-MNIST stand-in or an ImageNet val folder)."""
-    if profile.dataset == "fashion_mnist":
-        xtr, ytr = data.load_idx("fashion_mnist", "train")
-        xte, yte = data.load_idx("fashion_mnist", "test")
+    """The seeded data split of a profile (Fashion-MNIST stand-in, MNIST, or an ImageNet val folder)."""
+    if profile.dataset in ("fashion_mnist", "mnist"):
+        xtr, ytr = data.load_idx(profile.dataset, "train")
+        xte, yte = data.load_idx(profile.dataset, "test")
         s = data.make_split(len(xtr), len(xte), profile.n_train, profile.n_surrogate, profile.n_test, seed)
         size = profile.image_size
         return StandIn(
@@ -46,12 +45,15 @@ def load_data(profile: Profile, seed: int) -> StandIn:
             data.to_rgb(xte[s.test], size), yte[s.test],
         )
     if profile.dataset == "imagenet":
-        root = Path(os.environ.get("DIVA_IMAGENET_VAL", data.DATA_DIR / "imagenet_val"))
-        x, y = data.load_imagenet_folder(root, profile.image_size)
-        s = data.make_split(len(x) - profile.n_test, profile.n_test, profile.n_train, profile.n_surrogate, profile.n_test, seed)
-        rest, test = x[: len(x) - profile.n_test], x[len(x) - profile.n_test :]
-        yrest, ytest = y[: len(x) - profile.n_test], y[len(x) - profile.n_test :]
-        return StandIn(rest[s.train], yrest[s.train], rest[s.surrogate], yrest[s.surrogate], test, ytest)
+        files, labels = data.imagenet_files(Path(os.environ.get("DIVA_IMAGENET_VAL", data.DATA_DIR / "imagenet_val")))
+        perm = np.random.default_rng(seed).permutation(len(files))
+        test, pool = perm[: profile.n_test], perm[profile.n_test :]
+        s = data.make_split(len(pool), len(test), profile.n_train, profile.n_surrogate, len(test), seed)
+
+        def take(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return data.load_images([files[i] for i in idx], profile.image_size), labels[idx]
+
+        return StandIn(*take(pool[s.train]), *take(pool[s.surrogate]), *take(test))
     raise data.DataError(f"profile dataset {profile.dataset!r} has no loader")
 
 
@@ -86,6 +88,29 @@ def _fresh(arch: str, profile: Profile) -> tf_keras.Model:
     return build_model(arch, profile.num_classes, profile.image_size, profile.weights)
 
 
+def _load_pair(arch: str, profile: Profile, fp32_dir: Path, qat_dir: Path) -> tuple[tf_keras.Model, tf_keras.Model]:
+    """Rebuild a float model and its QAT version from cached weights."""
+    fp32 = _fresh(arch, profile)
+    fp32.load_weights(fp32_dir / "weights.h5")
+    with adapt.quantize_scope():
+        qat = adapt.quantize(fp32)
+        qat.load_weights(qat_dir / "weights.h5")
+    return fp32, qat
+
+
+def _train_qat(arch: str, profile: Profile, fp32_dir: Path, x: np.ndarray, y: np.ndarray, seed: int,
+               desc: str) -> tf_keras.Model:
+    """QAT fine-tuning of a cached float model, then BatchNormalization recalibration."""
+    train.set_seed(seed)
+    fp32 = _fresh(arch, profile)
+    fp32.load_weights(fp32_dir / "weights.h5")
+    qat = adapt.quantize(fp32)
+    train.fit(qat, x, y, epochs=profile.qat_epochs, learning_rate=profile.qat_learning_rate,
+              batch_size=profile.batch_size, seed=seed, desc=desc)
+    train.recalibrate_batchnorm(qat, x, profile.bn_recalibration_batches, profile.batch_size)
+    return qat
+
+
 def get(arch: str, profile: Profile, seed: int, cache: ModelCache | None = None,
         stand_in: StandIn | None = None) -> ZooEntry:
     """Build (or load from the cache) the original, QAT and TFLite-int8 models of an architecture."""
@@ -114,14 +139,8 @@ def get(arch: str, profile: Profile, seed: int, cache: ModelCache | None = None,
 
     def build_qat(tmp: Path) -> None:
         d = need_data()
-        train.set_seed(seed)
-        fp32 = _fresh(arch, profile)
-        fp32.load_weights(cache.path("original", ocfg) / "weights.h5")
-        qat = adapt.quantize(fp32)
         t = time.perf_counter()
-        train.fit(qat, d.x_train, d.y_train, epochs=profile.qat_epochs, learning_rate=profile.qat_learning_rate,
-                  batch_size=profile.batch_size, seed=seed, desc=f"{arch} QAT")
-        train.recalibrate_batchnorm(qat, d.x_train, profile.bn_recalibration_batches, profile.batch_size)
+        qat = _train_qat(arch, profile, cache.path("original", ocfg), d.x_train, d.y_train, seed, f"{arch} QAT")
         times["qat_train_s"] = time.perf_counter() - t
         qat.save_weights(tmp / "weights.h5")
         t = time.perf_counter()
@@ -131,11 +150,7 @@ def get(arch: str, profile: Profile, seed: int, cache: ModelCache | None = None,
 
     opath = cache.get_or_build("original", ocfg, build_original)
     qpath = cache.get_or_build("qat", qcfg, build_qat)
-    fp32 = _fresh(arch, profile)
-    fp32.load_weights(opath / "weights.h5")
-    with adapt.quantize_scope():
-        qat = adapt.quantize(fp32)
-        qat.load_weights(qpath / "weights.h5")
+    fp32, qat = _load_pair(arch, profile, opath, qpath)
     built = {**json.loads((opath / "times.json").read_text()), **json.loads((qpath / "times.json").read_text())}
     return ZooEntry(arch, fp32, qat, adapt.TFLiteModel(qpath / "model_int8.tflite"), built)
 
@@ -188,20 +203,10 @@ def get_surrogates(arch: str, profile: Profile, seed: int, teacher: ZooEntry, ca
 
     def build_student_qat(tmp: Path) -> None:
         d, t = need()
-        train.set_seed(seed + 1)
-        fp32 = _fresh(arch, profile)
-        fp32.load_weights(cache.path("surrogate", scfg) / "weights.h5")
-        qat = adapt.quantize(fp32)
-        train.fit(qat, d.x_surrogate, t, epochs=profile.qat_epochs, learning_rate=profile.qat_learning_rate,
-                  batch_size=profile.batch_size, seed=seed + 1, desc=f"{arch} surrogate QAT")
-        train.recalibrate_batchnorm(qat, d.x_surrogate, profile.bn_recalibration_batches, profile.batch_size)
+        qat = _train_qat(arch, profile, cache.path("surrogate", scfg), d.x_surrogate, t, seed + 1,
+                         f"{arch} surrogate QAT")
         qat.save_weights(tmp / "weights.h5")
 
     spath = cache.get_or_build("surrogate", scfg, build_student)
     sqpath = cache.get_or_build("surrogate_qat", sqcfg, build_student_qat)
-    fp32 = _fresh(arch, profile)
-    fp32.load_weights(spath / "weights.h5")
-    with adapt.quantize_scope():
-        qat = adapt.quantize(fp32)
-        qat.load_weights(sqpath / "weights.h5")
-    return Surrogates(fp32, qat)
+    return Surrogates(*_load_pair(arch, profile, spath, sqpath))

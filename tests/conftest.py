@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # before any test module imports TensorFlow
 # Point the library at throw-away cache and results folders before it is imported anywhere.
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="diva-tests-"))
 os.environ.setdefault("DIVA_CACHE", str(_SESSION_DIR / "cache"))

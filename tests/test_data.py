@@ -128,11 +128,23 @@ def test_to_rgb_and_split():
 
 def test_imagenet_folder_loader_on_real_jpegs():
     root = data.verify("imagenet_sample")
-    x, y = data.load_imagenet_folder(root, size=224)
+    files, y = data.imagenet_files(root)
+    x = data.load_images(files, size=224)
     assert x.shape == (100, 224, 224, 3) and x.dtype == np.float32
     assert 0.0 <= x.min() and x.max() <= 1.0
     np.testing.assert_array_equal(y, np.arange(100))  # one image per class, sorted wnids
     gray = [i for i, p in enumerate(sorted(root.glob("*.JPEG"))) if np.ptp(x[i] - x[i][..., :1]) == 0]
     assert len(gray) == 1  # the one grayscale JPEG became 3 equal channels
     with pytest.raises(DataError, match="not in the given wnid list"):
-        data.load_imagenet_folder(root, size=32, wnids=["n01440764"])
+        data.imagenet_files(root, wnids=["n01440764"])
+
+
+def test_paper_profile_split_on_real_jpegs(monkeypatch):
+    from diva_lib import config, zoo
+
+    monkeypatch.setenv("DIVA_IMAGENET_VAL", str(data.verify("imagenet_sample")))
+    cfg = config.get_profile("paper", n_train=30, n_surrogate=20, n_test=10)
+    d = zoo.load_data(cfg, seed=0)
+    assert d.x_train.shape == (30, 224, 224, 3) and d.x_surrogate.shape[0] == 20 and d.x_test.shape[0] == 10
+    seen = np.concatenate([d.y_train, d.y_surrogate, d.y_test])
+    assert len(set(seen.tolist())) == 60  # one image per class: the three sets are disjoint
