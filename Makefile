@@ -4,8 +4,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA_MIRROR ?= ../shared/data
 PROFILE ?= default
-NOTEBOOKS := $(sort $(wildcard notebooks/*.py))
-EXECUTED := $(patsubst notebooks/%.py,book/notebooks/%.ipynb,$(NOTEBOOKS))
 
 .PHONY: venv data test book notebooks lint bench lock clean
 
@@ -25,20 +23,11 @@ test: data
 	$(BIN)/python -m pytest -q
 
 lint: venv
-	$(BIN)/ruff check diva_lib tests data_scripts benchmarks
+	$(BIN)/ruff check diva_lib tests data_scripts benchmarks book
 
-# Execute every notebook with papermill in $(PROFILE), then render the executed notebooks.
+# Execute every notebook with papermill in $(PROFILE) (timings in results/$(PROFILE)/timings.json).
 notebooks: data
-	@mkdir -p book/notebooks
-	@for nb in $(NOTEBOOKS); do \
-	  name=$$(basename $$nb .py); \
-	  echo "== $$name ($(PROFILE))"; \
-	  $(BIN)/jupytext --quiet --to ipynb -o book/notebooks/.$$name.src.ipynb $$nb || exit 1; \
-	  $(BIN)/papermill --cwd notebooks -p profile $(PROFILE) book/notebooks/.$$name.src.ipynb \
-	    book/notebooks/.$$name.out.ipynb || exit 1; \
-	  mv book/notebooks/.$$name.out.ipynb book/notebooks/$$name.ipynb; \
-	  rm -f book/notebooks/.$$name.src.ipynb; \
-	done
+	$(BIN)/python book/execute.py --profile $(PROFILE)
 
 book: notebooks
 	$(BIN)/jupyter-book build --quiet .

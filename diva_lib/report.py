@@ -56,3 +56,8 @@ def save_json(obj: Any, path: str | Path) -> Path:
 def results_path(profile: str, name: str) -> Path:
     """`results/<profile>/<name>.json`."""
     return RESULTS_DIR / profile / f"{name}.json"
+
+
+def load_json(path: str | Path) -> Any:
+    """Read a JSON result."""
+    return json.loads(Path(path).read_text())

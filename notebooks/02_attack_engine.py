@@ -32,7 +32,7 @@
 profile = "default"  # smoke | default | paper
 seed = 0
 arch = "mobilenet"  # the model pair attacked here
-n_eval = 500  # images both models classify correctly (None: all available)
+n_eval = None  # images both models classify correctly (None: smoke 48, default 500, paper 3,000)
 c = 1.0  # DIVA's balance between the two models
 target = 0  # target class of targeted DIVA
 
@@ -41,8 +41,9 @@ from diva_lib import config
 
 cfg = config.get_profile(profile, archs=[arch])
 seed = config.check_seed(seed)
-if n_eval is not None:
-    config.check_positive_int("n_eval", n_eval)
+if n_eval is None:
+    n_eval = {"smoke": 48, "default": 500}.get(profile, 3000)
+config.check_positive_int("n_eval", n_eval)
 if not c >= 0:
     raise config.ParameterError(f"parameter 'c'={c!r} must be >= 0")
 if not 0 <= target < cfg.num_classes:

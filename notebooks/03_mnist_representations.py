@@ -26,8 +26,8 @@ profile = "default"  # smoke | default | paper
 seed = 0
 arch = "resnet50"  # the paper's architecture for Fig 4
 digits = [0, 2]  # the attacked digit first, then the comparison digit
-n_per_digit = 1000  # clean images per digit in the projections (paper: 1,000)
-n_attack = 300  # attacked images of the first digit (paper: 1,000; shrunk for the 2-core budget)
+n_per_digit = None  # clean images per digit in the projections (None: 1,000 as in the paper; smoke: 100)
+n_attack = None  # attacked images of the first digit (None: paper 1,000, default 300 for the 2-core budget)
 tsne_perplexity = 30.0
 tsne_seed = 1
 
@@ -35,7 +35,12 @@ tsne_seed = 1
 from diva_lib import config
 
 overrides = {"image_size": 32, "num_classes": 10, "weights": None} if profile == "paper" else {}
-cfg = config.get_profile(profile, dataset="mnist", archs=[arch], n_test=10_000, **overrides)
+cfg = config.get_profile(profile, dataset="mnist", archs=[arch], n_test=1_000 if profile == "smoke" else 10_000,
+                         **overrides)
+if n_per_digit is None:
+    n_per_digit = 100 if profile == "smoke" else 1000
+if n_attack is None:
+    n_attack = {"smoke": 16, "default": 300}.get(profile, 1000)
 seed = config.check_seed(seed)
 config.check_seed(tsne_seed)
 config.check_positive_int("n_per_digit", n_per_digit)

@@ -1,0 +1,93 @@
+"""Execute every notebook with papermill for a profile, recording wall time and peak memory.
+
+    python book/execute.py --profile default [--only 01_table1_instability]
+
+Executed notebooks go to book/notebooks/ (written to a temporary file, then renamed), and
+per-notebook seconds and peak RSS of the kernel to results/<profile>/timings.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import jupytext
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from diva_lib import report  # noqa: E402
+
+
+def _watch(proc: subprocess.Popen, peak: list[float], stop: threading.Event) -> None:
+    """Sample the resident memory of a process tree until told to stop; keep the maximum (MiB)."""
+    try:
+        root = psutil.Process(proc.pid)
+        while not stop.is_set():
+            rss = 0
+            for p in [root, *root.children(recursive=True)]:
+                try:
+                    rss += p.memory_info().rss
+                except psutil.NoSuchProcess:
+                    pass
+            peak[0] = max(peak[0], rss / 2**20)
+            stop.wait(0.5)
+    except psutil.NoSuchProcess:
+        pass
+
+
+def run(src: Path, out_dir: Path, profile: str) -> dict[str, float]:
+    """Execute one notebook; return its wall time and peak RSS."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".run-") as tmp:
+        src_nb, out_nb = Path(tmp) / f"{src.stem}.ipynb", Path(tmp) / f"{src.stem}.out.ipynb"
+        jupytext.write(jupytext.read(src), src_nb)
+        cmd = [sys.executable, "-m", "papermill", "--cwd", str(src.parent), "-p", "profile", profile,
+               str(src_nb), str(out_nb)]
+        peak, stop = [0.0], threading.Event()
+        t = time.perf_counter()
+        proc = subprocess.Popen(cmd)
+        watcher = threading.Thread(target=_watch, args=(proc, peak, stop), daemon=True)
+        watcher.start()
+        rc = proc.wait()
+        stop.set()
+        watcher.join()
+        seconds = time.perf_counter() - t
+        if rc != 0:
+            raise SystemExit(f"{src.name} failed in profile {profile!r} (papermill exit {rc}); see the output above")
+        out_nb.replace(out_dir / f"{src.stem}.ipynb")
+    return {"seconds": round(seconds, 1), "peak_rss_mb": round(peak[0], 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profile", default="default")
+    ap.add_argument("--only", nargs="*", default=None, help="notebook stems to run (default: all)")
+    args = ap.parse_args(argv)
+    sources = sorted((ROOT / "notebooks").glob("*.py"))
+    if args.only:
+        unknown = set(args.only) - {s.stem for s in sources}
+        if unknown:
+            raise SystemExit(f"--only {sorted(unknown)}: no such notebook in notebooks/")
+        sources = [s for s in sources if s.stem in args.only]
+    path = report.results_path(args.profile, "timings")
+    timings = report.load_json(path) if args.only and path.is_file() else {}
+    for src in sources:
+        print(f"== {src.stem} ({args.profile})", flush=True)
+        timings[src.stem] = run(src, ROOT / "book" / "notebooks", args.profile)
+        print(f"   {timings[src.stem]}", flush=True)
+    timings["total_seconds"] = round(sum(v["seconds"] for k, v in timings.items() if k != "total_seconds"), 1)
+    report.save_json(timings, path)
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
