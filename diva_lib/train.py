@@ -24,12 +24,19 @@ def fit(
     learning_rate: float,
     batch_size: int,
     seed: int,
+    cosine: bool = False,
     desc: str = "train",
 ) -> dict[str, list[float]]:
-    """Train with Adam on sparse labels (soft labels if `y` is 2-D); return the Keras history."""
+    """Train with Adam on sparse labels (soft labels if `y` is 2-D); return the Keras history.
+
+    With `cosine`, the learning rate decays to zero over the run, so short training ends converged.
+    """
     soft = y.ndim == 2
     loss = "categorical_crossentropy" if soft else "sparse_categorical_crossentropy"
-    model.compile(tf_keras.optimizers.Adam(learning_rate), loss=loss, metrics=["accuracy"])
+    lr = learning_rate
+    if cosine:
+        lr = tf_keras.optimizers.schedules.CosineDecay(learning_rate, epochs * -(-len(x) // batch_size))
+    model.compile(tf_keras.optimizers.Adam(lr), loss=loss, metrics=["accuracy"])
     ds = (
         tf.data.Dataset.from_tensor_slices((x, y))
         .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)

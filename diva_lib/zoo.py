@@ -17,7 +17,7 @@ from diva_lib.cache import ModelCache
 from diva_lib.config import Profile, check_seed
 from diva_lib.models import build_model
 
-RECIPE = 1  # bump when training code changes in a way that changes the models
+RECIPE = 2  # bump when training code changes in a way that changes the models
 
 
 @dataclass
@@ -131,7 +131,7 @@ def get(arch: str, profile: Profile, seed: int, cache: ModelCache | None = None,
         t = time.perf_counter()
         if profile.epochs[arch] > 0:
             train.fit(model, d.x_train, d.y_train, epochs=profile.epochs[arch], learning_rate=profile.learning_rate,
-                      batch_size=profile.batch_size, seed=seed, desc=f"{arch} fp32")
+                      batch_size=profile.batch_size, seed=seed, cosine=True, desc=f"{arch} fp32")
         train.recalibrate_batchnorm(model, d.x_train, profile.bn_recalibration_batches, profile.batch_size)
         times["fp32_train_s"] = time.perf_counter() - t
         model.save_weights(tmp / "weights.h5")
@@ -197,7 +197,7 @@ def get_surrogates(arch: str, profile: Profile, seed: int, teacher: ZooEntry, ca
         train.set_seed(seed + 1)
         model = _fresh(arch, profile)
         train.fit(model, d.x_surrogate, t, epochs=profile.epochs[arch], learning_rate=profile.learning_rate,
-                  batch_size=profile.batch_size, seed=seed + 1, desc=f"{arch} surrogate")
+                  batch_size=profile.batch_size, seed=seed + 1, cosine=True, desc=f"{arch} surrogate")
         train.recalibrate_batchnorm(model, d.x_surrogate, profile.bn_recalibration_batches, profile.batch_size)
         model.save_weights(tmp / "weights.h5")
 
