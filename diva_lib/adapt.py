@@ -13,6 +13,7 @@ import tf_keras
 
 from diva_lib.models import Preprocess
 
+tf.get_logger().setLevel("ERROR")  # the converter's "Assets written to ..." lines are noise in a notebook
 _q = tfmot.quantization.keras
 _CONV_TYPES = (tf_keras.layers.Conv2D, tf_keras.layers.DepthwiseConv2D, tf_keras.layers.Dense)
 

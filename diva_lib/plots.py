@@ -10,7 +10,7 @@ import seaborn as sns
 def rate_bars(df: pd.DataFrame, x: str, hue: str, title: str, ylabel: str = "rate (%)") -> plt.Figure:
     """Grouped bars of rates with 95 % interval whiskers; `df` has columns x, hue, value, low, high (fractions)."""
     sns.set_theme(style="whitegrid", context="notebook")
-    fig, ax = plt.subplots(figsize=(7, 3.6))
+    fig, ax = plt.subplots(figsize=(8, 3.6))
     sns.barplot(data=df.assign(pct=100 * df["value"]), x=x, y="pct", hue=hue, ax=ax, errorbar=None)
     xs = list(dict.fromkeys(df[x]))
     hues = list(dict.fromkeys(df[hue]))
@@ -21,6 +21,6 @@ def rate_bars(df: pd.DataFrame, x: str, hue: str, title: str, ylabel: str = "rat
             ax.errorbar(cx, 100 * row["value"], yerr=[[100 * (row["value"] - row["low"])],
                         [100 * (row["high"] - row["value"])]], fmt="none", ecolor="black", capsize=3, lw=1)
     ax.set(title=title, xlabel="", ylabel=ylabel)
-    ax.legend(title=None, fontsize="small", loc="best")
+    ax.legend(title=None, fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
     return fig

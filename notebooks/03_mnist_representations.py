@@ -24,7 +24,7 @@
 # %% tags=["parameters"]
 profile = "default"  # smoke | default | paper
 seed = 0
-arch = "resnet50"  # the paper's architecture for Fig 4
+arch = None  # None: resnet50, the paper's architecture for Fig 4 (mobilenet in smoke, to keep tests fast)
 digits = [0, 2]  # the attacked digit first, then the comparison digit
 n_per_digit = None  # clean images per digit in the projections (None: 1,000 as in the paper; smoke: 100)
 n_attack = None  # attacked images of the first digit (None: paper 1,000, default 300 for the 2-core budget)
@@ -34,6 +34,8 @@ tsne_seed = 1
 # %%
 from diva_lib import config
 
+if arch is None:
+    arch = "mobilenet" if profile == "smoke" else "resnet50"
 overrides = {"image_size": 32, "num_classes": 10, "weights": None} if profile == "paper" else {}
 cfg = config.get_profile(profile, dataset="mnist", archs=[arch], n_test=1_000 if profile == "smoke" else 10_000,
                          **overrides)

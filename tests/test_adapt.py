@@ -21,10 +21,14 @@ def test_qat_converts_to_all_int8_and_agrees(arch, smoke_zoo, smoke_data):
     p_int8 = entry.tflite.predict(x, batch_size=50)
     assert p_int8.shape == p_qat.shape
     np.testing.assert_allclose(p_int8.sum(1), 1.0, atol=0.05)
-    disagreement = metrics.instability(p_qat, p_int8).value
-    # smoke models are barely trained (55-70 % accuracy), so small numeric differences flip more
-    # top-1 predictions than on the default models; a broken conversion disagrees on most inputs.
-    assert disagreement <= 0.25, f"{arch}: QAT graph and int8 TFLite disagree on {disagreement:.1%}"
+    # Smoke models are barely trained, so small numeric differences flip many top-1 predictions
+    # (the default run measures 1-3 %); a broken conversion (wrong input scale, say) breaks
+    # the shape of the output distribution, which the per-image correlation catches.
+    agreement = 1 - metrics.instability(p_qat, p_int8).value
+    assert agreement >= 0.6, f"{arch}: QAT graph and int8 TFLite agree on only {agreement:.1%}"
+    a, b = p_qat - p_qat.mean(1, keepdims=True), p_int8 - p_int8.mean(1, keepdims=True)
+    corr = (a * b).sum(1) / np.sqrt((a * a).sum(1) * (b * b).sum(1) + 1e-12)
+    assert np.median(corr) >= 0.9, f"{arch}: median correlation of QAT and int8 outputs {np.median(corr):.2f}"
     assert entry.build_seconds["tflite_convert_s"] > 0
 
 

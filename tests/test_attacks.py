@@ -114,7 +114,8 @@ def test_diva_beats_pgd_on_trained_model(trained):
     entry, x, y = trained
     pgd = evaluate.evaluate_attack(attacks.PGD(entry.fp32, entry.qat), entry.fp32, entry.qat, entry.tflite, x, y)
     diva = evaluate.evaluate_attack(attacks.DIVA(entry.fp32, entry.qat), entry.fp32, entry.qat, entry.tflite, x, y)
-    assert pgd.qat.evasion.value > 0.5 and diva.qat.evasion.value > 0.2  # both raise the adapted model's error
+    # both raise the adapted model's error (it is 0 on the evaluation set before the attack)
+    assert pgd.qat.evasion.low > 0.2 and diva.qat.evasion.low > 0.2
     assert diva.qat.top1.value > pgd.qat.top1.value
     assert diva.qat.orig_still_correct.value > pgd.qat.orig_still_correct.value
     assert diva.success_by_step[0] == 0.0 and diva.success_by_step[-1] == diva.qat.top1.value
