@@ -61,3 +61,8 @@ def results_path(profile: str, name: str) -> Path:
 def load_json(path: str | Path) -> Any:
     """Read a JSON result."""
     return json.loads(Path(path).read_text())
+
+
+def claims_record(claims: list[Claim], chapter: str) -> list[dict[str, Any]]:
+    """Claims as JSON rows tagged with their chapter, for the summary page."""
+    return [{"chapter": chapter, **asdict(c)} for c in claims]
