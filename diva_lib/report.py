@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 RESULTS_DIR = Path(os.environ.get("DIVA_RESULTS", Path(__file__).resolve().parent.parent / "results"))
@@ -41,13 +42,20 @@ def pct(x: float) -> str:
     return f"{100 * x:.1f} %"
 
 
+def _plain(o: Any) -> Any:
+    """NumPy scalars and arrays as plain Python values for JSON."""
+    if isinstance(o, np.generic | np.ndarray):
+        return o.tolist()
+    raise TypeError(f"{type(o).__name__} is not JSON serialisable")
+
+
 def save_json(obj: Any, path: str | Path) -> Path:
     """Write JSON via a temporary file and rename, so readers never see a partial file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
+        json.dump(obj, f, indent=2, sort_keys=True, default=_plain)
         f.write("\n")
     os.replace(tmp, path)
     return path
@@ -65,4 +73,4 @@ def load_json(path: str | Path) -> Any:
 
 def claims_record(claims: list[Claim], chapter: str) -> list[dict[str, Any]]:
     """Claims as JSON rows tagged with their chapter, for the summary page."""
-    return [{"chapter": chapter, **asdict(c)} for c in claims]
+    return [{"chapter": chapter, **asdict(c), "holds": bool(c.holds)} for c in claims]

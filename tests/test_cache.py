@@ -43,3 +43,31 @@ def test_leftover_partial_entries_are_ignored_and_cleaned(tmp_path):
     p = cache.get_or_build("m", {"x": 1}, lambda d: (d / "ok").write_text("1"))
     assert (p / "ok").is_file()
     assert cache.clean_partial() == 1
+
+
+def test_sigkill_mid_build_leaves_no_entry_and_rerun_completes(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import sys, time\n"
+        "from diva_lib.cache import ModelCache\n"
+        "def build(d):\n"
+        "    (d / 'weights.bin').write_bytes(b'half')\n"
+        "    (d.parent / 'started').touch()\n"
+        "    time.sleep(60)\n"
+        f"ModelCache({str(tmp_path)!r}).get_or_build('m', {{'x': 1}}, build)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "started").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    cache = ModelCache(tmp_path)
+    assert not cache.has("m", {"x": 1})
+    p = cache.get_or_build("m", {"x": 1}, lambda d: (d / "weights.bin").write_bytes(b"full"))
+    assert (p / "weights.bin").read_bytes() == b"full"
+    assert cache.clean_partial() == 1  # the killed build's temporary folder
