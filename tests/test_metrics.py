@@ -30,3 +30,12 @@ def test_shape_errors():
         metrics.accuracy(onehot([0, 1]), np.array([0, 1, 2]))
     with pytest.raises(ValueError, match="shapes differ"):
         metrics.instability(onehot([0, 1]), onehot([0, 1, 2]))
+
+
+def test_failed_json_write_leaves_nothing(tmp_path):
+    from diva_lib import report
+
+    with pytest.raises(TypeError):
+        report.save_json({"bad": object()}, tmp_path / "r.json")
+    assert list(tmp_path.iterdir()) == []
+    assert report.load_json(report.save_json({"x": np.float32(0.5)}, tmp_path / "r.json")) == {"x": 0.5}
