@@ -98,6 +98,18 @@ def _load_pair(arch: str, profile: Profile, fp32_dir: Path, qat_dir: Path) -> tu
     return fp32, qat
 
 
+def _train_original(arch: str, profile: Profile, x: np.ndarray, y: np.ndarray, seed: int,
+                    desc: str) -> tf_keras.Model:
+    """A fresh float model trained with cosine decay, then BatchNormalization recalibration."""
+    train.set_seed(seed)
+    model = _fresh(arch, profile)
+    if profile.epochs[arch] > 0:
+        train.fit(model, x, y, epochs=profile.epochs[arch], learning_rate=profile.learning_rate,
+                  batch_size=profile.batch_size, seed=seed, cosine=True, desc=desc)
+    train.recalibrate_batchnorm(model, x, profile.bn_recalibration_batches, profile.batch_size)
+    return model
+
+
 def _train_qat(arch: str, profile: Profile, fp32_dir: Path, x: np.ndarray, y: np.ndarray, seed: int,
                desc: str) -> tf_keras.Model:
     """QAT fine-tuning of a cached float model, then BatchNormalization recalibration."""
@@ -116,7 +128,6 @@ def get(arch: str, profile: Profile, seed: int, cache: ModelCache | None = None,
     """Build (or load from the cache) the original, QAT and TFLite-int8 models of an architecture."""
     check_seed(seed)
     cache = cache or ModelCache()
-    times: dict[str, float] = {}
     ocfg, qcfg = original_config(arch, profile, seed), qat_config(arch, profile, seed)
 
     def need_data() -> StandIn:
@@ -126,19 +137,15 @@ def get(arch: str, profile: Profile, seed: int, cache: ModelCache | None = None,
 
     def build_original(tmp: Path) -> None:
         d = need_data()
-        train.set_seed(seed)
-        model = _fresh(arch, profile)
         t = time.perf_counter()
-        if profile.epochs[arch] > 0:
-            train.fit(model, d.x_train, d.y_train, epochs=profile.epochs[arch], learning_rate=profile.learning_rate,
-                      batch_size=profile.batch_size, seed=seed, cosine=True, desc=f"{arch} fp32")
-        train.recalibrate_batchnorm(model, d.x_train, profile.bn_recalibration_batches, profile.batch_size)
-        times["fp32_train_s"] = time.perf_counter() - t
+        model = _train_original(arch, profile, d.x_train, d.y_train, seed, f"{arch} fp32")
+        times = {"fp32_train_s": time.perf_counter() - t}
         model.save_weights(tmp / "weights.h5")
         (tmp / "times.json").write_text(json.dumps(times))
 
     def build_qat(tmp: Path) -> None:
         d = need_data()
+        times = {}
         t = time.perf_counter()
         qat = _train_qat(arch, profile, cache.path("original", ocfg), d.x_train, d.y_train, seed, f"{arch} QAT")
         times["qat_train_s"] = time.perf_counter() - t
@@ -194,12 +201,7 @@ def get_surrogates(arch: str, profile: Profile, seed: int, teacher: ZooEntry, ca
 
     def build_student(tmp: Path) -> None:
         d, t = need()
-        train.set_seed(seed + 1)
-        model = _fresh(arch, profile)
-        train.fit(model, d.x_surrogate, t, epochs=profile.epochs[arch], learning_rate=profile.learning_rate,
-                  batch_size=profile.batch_size, seed=seed + 1, cosine=True, desc=f"{arch} surrogate")
-        train.recalibrate_batchnorm(model, d.x_surrogate, profile.bn_recalibration_batches, profile.batch_size)
-        model.save_weights(tmp / "weights.h5")
+        _train_original(arch, profile, d.x_surrogate, t, seed + 1, f"{arch} surrogate").save_weights(tmp / "weights.h5")
 
     def build_student_qat(tmp: Path) -> None:
         d, t = need()
