@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA_MIRROR ?= ../shared/data
 PROFILE ?= default
 
-.PHONY: venv data test book notebooks lint bench lock clean
+.PHONY: venv data test book notebooks verify lint bench lock clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ notebooks: data
 book: notebooks
 	$(BIN)/jupyter-book build --quiet .
 	@echo "Book: $(CURDIR)/_build/html/index.html"
+
+# Re-run every notebook into .verify/ and compare its numbers with the committed results/$(PROFILE).
+verify: data
+	DIVA_RESULTS=$(CURDIR)/.verify $(BIN)/python book/execute.py --profile $(PROFILE) --out .verify/notebooks
+	$(BIN)/python book/verify.py --reference results/$(PROFILE) --fresh .verify/$(PROFILE)
 
 bench: data
 	$(BIN)/python benchmarks/bench_attacks.py --profile $(PROFILE)

@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="default")
     ap.add_argument("--only", nargs="*", default=None, help="notebook stems to run (default: all)")
+    ap.add_argument("--out", type=Path, default=ROOT / "book" / "notebooks", help="folder for executed notebooks")
     args = ap.parse_args(argv)
     sources = sorted((ROOT / "notebooks").glob("*.py"))
     if args.only:
@@ -81,10 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     timings = report.load_json(path) if args.only and path.is_file() else {}
     for src in sources:
         print(f"== {src.stem} ({args.profile})", flush=True)
-        timings[src.stem] = run(src, ROOT / "book" / "notebooks", args.profile)
+        timings[src.stem] = run(src, args.out, args.profile)
         print(f"   {timings[src.stem]}", flush=True)
-    timings["total_seconds"] = round(sum(v["seconds"] for k, v in timings.items() if k != "total_seconds"), 1)
-    report.save_json(timings, path)
+        timings["total_seconds"] = round(sum(v["seconds"] for k, v in timings.items() if k != "total_seconds"), 1)
+        report.save_json(timings, path)  # after every notebook, so later chapters can show the run so far
     print(f"wrote {path}")
     return 0
 

@@ -70,13 +70,92 @@ def _annotate(layer: tf_keras.layers.Layer) -> tf_keras.layers.Layer:
     return layer
 
 
-def quantize(model: tf_keras.Model) -> tf_keras.Model:
-    """Wrap a float model for 8-bit quantization-aware training (weights copied, not trained)."""
+def quantize(model: tf_keras.Model, preserve_sparsity: bool = False) -> tf_keras.Model:
+    """Wrap a float model for 8-bit quantization-aware training (weights copied, not trained).
+
+    With `preserve_sparsity`, tfmot's pruning-preserving scheme keeps pruned weights at zero.
+    """
     annotated = tf_keras.models.clone_model(model, clone_function=_annotate)
     annotated.set_weights(model.get_weights())
     annotated = _q.quantize_annotate_model(annotated)
+    scheme = tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme() if preserve_sparsity else None
     with _q.quantize_scope(_SCOPE):
-        return _q.quantize_apply(annotated)
+        return _q.quantize_apply(annotated, scheme) if scheme else _q.quantize_apply(annotated)
+
+
+def prune(model: tf_keras.Model, target_sparsity: float, end_step: int) -> tf_keras.Model:
+    """Wrap every Conv2D, DepthwiseConv2D and Dense layer for magnitude pruning (tfmot prune_low_magnitude).
+
+    Sparsity rises from 0 to `target_sparsity` along tfmot's polynomial decay schedule over
+    `end_step` training steps, as in the authors' artifact. Train with `pruning_callbacks()`.
+    """
+    if not 0 < target_sparsity < 1:
+        raise ValueError(f"target_sparsity={target_sparsity} must be in (0, 1); the paper's artifact uses 0.8")
+    if end_step < 1:
+        raise ValueError(f"end_step={end_step} must be >= 1 training step")
+    schedule = tfmot.sparsity.keras.PolynomialDecay(initial_sparsity=0.0, final_sparsity=target_sparsity,
+                                                    begin_step=0, end_step=end_step, frequency=max(1, end_step // 20))
+
+    def wrap(layer: tf_keras.layers.Layer) -> tf_keras.layers.Layer:
+        if isinstance(layer, _CONV_TYPES):
+            return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
+        return layer
+
+    return tf_keras.models.clone_model(model, clone_function=wrap)
+
+
+def pruning_callbacks() -> list[tf_keras.callbacks.Callback]:
+    """The callback that advances the pruning schedule during `fit`."""
+    return [tfmot.sparsity.keras.UpdatePruningStep()]
+
+
+def strip_pruning(model: tf_keras.Model) -> tf_keras.Model:
+    """The plain Keras model with the pruned (zeroed) weights and no pruning wrappers."""
+    return tfmot.sparsity.keras.strip_pruning(model)
+
+
+_KERNELS = {tf_keras.layers.DepthwiseConv2D: "depthwise_kernel", tf_keras.layers.Conv2D: "kernel",
+            tf_keras.layers.Dense: "kernel"}
+
+
+def sparsity(model: tf_keras.Model) -> dict[str, float]:
+    """Share of exactly-zero kernel weights per layer kind (Conv2D, DepthwiseConv2D, Dense) and overall."""
+    zeros: dict[str, int] = {}
+    sizes: dict[str, int] = {}
+    for layer in model.submodules:
+        for kind, attr in _KERNELS.items():
+            if type(layer) is kind:
+                w = getattr(layer, attr).numpy()
+                zeros[kind.__name__] = zeros.get(kind.__name__, 0) + int((w == 0).sum())
+                sizes[kind.__name__] = sizes.get(kind.__name__, 0) + w.size
+    out = {k: zeros[k] / sizes[k] for k in sizes}
+    out["all"] = sum(zeros.values()) / max(1, sum(sizes.values()))
+    return out
+
+
+def to_tflite_float(model: tf_keras.Model, path: str | Path) -> Path:
+    """Convert a float Keras model to a float32 TFLite flatbuffer, written atomically."""
+    return _write_atomic(tf.lite.TFLiteConverter.from_keras_model(model).convert(), path)
+
+
+def gzipped_size(path: str | Path) -> int:
+    """Bytes of a file after gzip compression (how pruning shrinks a download)."""
+    import gzip
+
+    return len(gzip.compress(Path(path).read_bytes(), compresslevel=9))
+
+
+def _write_atomic(blob: bytes, path: str | Path) -> Path:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(blob)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
 
 
 def quantize_scope():
@@ -98,13 +177,7 @@ def to_tflite_int8(qat_model: tf_keras.Model, path: str | Path, calibration: np.
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
-    blob = converter.convert()
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "wb") as f:
-        f.write(blob)
-    os.replace(tmp, path)
-    return path
+    return _write_atomic(converter.convert(), path)
 
 
 class TFLiteModel:

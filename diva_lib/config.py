@@ -28,6 +28,8 @@ class Profile:
     learning_rate: float
     qat_learning_rate: float
     bn_recalibration_batches: int
+    attack_batch_size: int = 64
+    prune_epochs: int = 2
     archs: tuple[str, ...] = ARCHS
     notes: dict[str, str] = field(default_factory=dict)
 
@@ -48,6 +50,7 @@ PROFILES: dict[str, Profile] = {
         learning_rate=1e-3,
         qat_learning_rate=1e-4,
         bn_recalibration_batches=8,
+        prune_epochs=1,
         notes={"purpose": "tests: seconds per notebook, numbers are only roughly trained"},
     ),
     "default": Profile(
@@ -65,6 +68,7 @@ PROFILES: dict[str, Profile] = {
         learning_rate=1e-3,
         qat_learning_rate=1e-4,
         bn_recalibration_batches=40,
+        attack_batch_size=256,
         notes={"purpose": "whole book on a 2-core CPU with the Fashion-MNIST stand-in"},
     ),
     "paper": Profile(
@@ -82,6 +86,7 @@ PROFILES: dict[str, Profile] = {
         learning_rate=1e-5,
         qat_learning_rate=1e-5,
         bn_recalibration_batches=0,
+        attack_batch_size=32,
         notes={"purpose": "ImageNet val + Keras ImageNet weights supplied by the user, GPU"},
     ),
 }
@@ -103,7 +108,7 @@ def get_profile(profile: str, **overrides: Any) -> Profile:
     for key, value in overrides.items():
         if key not in known:
             raise ParameterError(f"parameter {key!r} is unknown; profile fields are {sorted(known)}")
-        if key in {"n_train", "n_surrogate", "n_test", "qat_epochs", "batch_size"}:
+        if key in {"n_train", "n_surrogate", "n_test", "qat_epochs", "batch_size", "attack_batch_size", "prune_epochs"}:
             check_positive_int(key, value)
         if key == "dataset" and value not in DATASETS:
             raise ParameterError(f"parameter 'dataset'={value!r} is unknown; use one of {DATASETS}")

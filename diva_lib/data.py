@@ -185,6 +185,18 @@ def load_idx(name: str, split: str, data_dir: Path = DATA_DIR) -> tuple[np.ndarr
     return x, y
 
 
+CLASS_NAMES = {
+    "fashion_mnist": ("T-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag",
+                      "ankle boot"),
+    "mnist": tuple(str(d) for d in range(10)),
+}
+
+
+def class_names(dataset: str, num_classes: int) -> list[str]:
+    """Readable label names of a dataset (class indices where none are known, e.g. ImageNet wnid order)."""
+    return list(CLASS_NAMES.get(dataset, [str(i) for i in range(num_classes)]))
+
+
 def to_rgb(images: np.ndarray, size: int = 32) -> np.ndarray:
     """28x28 uint8 grayscale -> (N, size, size, 3) float32 in [0, 1], zero-padded at the border."""
     if size < 28:

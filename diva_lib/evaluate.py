@@ -50,6 +50,8 @@ class AttackReport:
     dssim: np.ndarray
     success_by_step: np.ndarray
     x_adv: np.ndarray = field(repr=False)
+    p_orig: np.ndarray = field(repr=False)  # true original on the pixel-grid images
+    p_deployed: np.ndarray = field(repr=False)  # int8 TFLite on the pixel-grid images
 
     def as_dict(self) -> dict:
         """JSON-friendly summary."""
@@ -84,4 +86,4 @@ def evaluate_attack(attack: Attack, original: tf_keras.Model, adapted: tf_keras.
         by_step = np.full(attack.steps + 1, np.nan)
         by_step[-1] = metrics.top1_success(p_orig, p_qat, y).value
     return AttackReport(attack.name(), _view(p_orig, p_qat, y), _view(p_orig_grid, p_int8, y),
-                        metrics.dssim(x, x_grid), by_step, res.x_adv)
+                        metrics.dssim(x, x_grid), by_step, res.x_adv, p_orig_grid, p_int8)

@@ -26,6 +26,7 @@ def fit(
     seed: int,
     cosine: bool = False,
     desc: str = "train",
+    callbacks: list[tf_keras.callbacks.Callback] | None = None,
 ) -> dict[str, list[float]]:
     """Train with Adam on sparse labels (soft labels if `y` is 2-D); return the Keras history.
 
@@ -44,7 +45,7 @@ def fit(
         .prefetch(2)
     )
     cb = TqdmCallback(verbose=0, desc=desc, leave=False)
-    return model.fit(ds, epochs=epochs, verbose=0, callbacks=[cb]).history
+    return model.fit(ds, epochs=epochs, verbose=0, callbacks=[cb, *(callbacks or [])]).history
 
 
 def recalibrate_batchnorm(model: tf_keras.Model, x: np.ndarray, batches: int, batch_size: int) -> None:
@@ -71,3 +72,49 @@ def recalibrate_batchnorm(model: tf_keras.Model, x: np.ndarray, batches: int, ba
 def predict(model: tf_keras.Model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Softmax outputs of a Keras model in inference mode, batched."""
     return model.predict(x, batch_size=batch_size, verbose=0)
+
+
+def adversarial_fit(model: tf_keras.Model, x: np.ndarray, y: np.ndarray, *, epochs: int, learning_rate: float,
+                    batch_size: int, seed: int, eps: float, step: float, steps: int,
+                    desc: str = "adversarial training") -> list[float]:
+    """Madry et al. PGD adversarial training: each batch is replaced by its PGD adversarial version.
+
+    The inner maximisation runs `steps` signed-gradient steps of size `step` in the L∞ ball of
+    radius `eps` from a uniform random start, on the model in inference mode; the outer step
+    trains on the adversarial batch with Adam and cosine learning-rate decay. Returns the mean
+    training loss of each epoch.
+    """
+    if not (eps > 0 and step > 0 and steps >= 1):
+        raise ValueError(f"eps={eps}, step={step}, steps={steps} must be > 0, > 0 and >= 1")
+    total = epochs * -(-len(x) // batch_size)
+    opt = tf_keras.optimizers.Adam(tf_keras.optimizers.schedules.CosineDecay(learning_rate, max(1, total)))
+    ce = tf_keras.losses.SparseCategoricalCrossentropy()
+
+    @tf.function(reduce_retracing=True)
+    def train_step(xb, yb, noise):
+        xa = tf.clip_by_value(xb + noise, 0.0, 1.0)
+        for _ in tf.range(steps):
+            with tf.GradientTape() as tape:
+                tape.watch(xa)
+                loss = ce(yb, model(xa, training=False))
+            xa = xa + step * tf.sign(tape.gradient(loss, xa))
+            xa = tf.clip_by_value(tf.clip_by_value(xa, xb - eps, xb + eps), 0.0, 1.0)
+        with tf.GradientTape() as tape:
+            loss = ce(yb, model(xa, training=True))
+        opt.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables,
+                                strict=True))
+        return loss
+
+    rng = np.random.default_rng(seed)
+    history = []
+    with tqdm(total=total, desc=desc, leave=False) as bar:
+        for _ in range(epochs):
+            order = rng.permutation(len(x))
+            losses = []
+            for s in range(0, len(x), batch_size):
+                idx = order[s : s + batch_size]
+                noise = rng.uniform(-eps, eps, x[idx].shape).astype(np.float32)
+                losses.append(float(train_step(tf.constant(x[idx]), tf.constant(y[idx]), tf.constant(noise))))
+                bar.update()
+            history.append(float(np.mean(losses)))
+    return history

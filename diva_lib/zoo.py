@@ -212,3 +212,129 @@ def get_surrogates(arch: str, profile: Profile, seed: int, teacher: ZooEntry, ca
     spath = cache.get_or_build("surrogate", scfg, build_student)
     sqpath = cache.get_or_build("surrogate_qat", sqcfg, build_student_qat)
     return Surrogates(*_load_pair(arch, profile, spath, sqpath))
+
+
+@dataclass
+class PrunedEntry:
+    """A pruned float model and its sparsity-preserving QAT version, each with its deployed TFLite model."""
+
+    arch: str
+    pruned: tf_keras.Model
+    pruned_tflite: adapt.TFLiteModel
+    pruned_qat: tf_keras.Model
+    pruned_qat_tflite: adapt.TFLiteModel
+    original_tflite_path: Path
+
+
+def pruned_config(arch: str, profile: Profile, seed: int, target_sparsity: float) -> dict[str, Any]:
+    """Everything that determines the pruned model."""
+    return {"role": "pruned", "parent": original_config(arch, profile, seed), "target_sparsity": target_sparsity,
+            "prune_epochs": profile.prune_epochs, "lr": profile.qat_learning_rate}
+
+
+def get_pruned(arch: str, profile: Profile, seed: int, target_sparsity: float = 0.8,
+               cache: ModelCache | None = None, stand_in: StandIn | None = None) -> PrunedEntry:
+    """Prune the cached original (polynomial decay 0 → target, fine-tuned), then pruning-preserving QAT (cached)."""
+    check_seed(seed)
+    cache = cache or ModelCache()
+    entry = get(arch, profile, seed, cache, stand_in)
+    ocfg = original_config(arch, profile, seed)
+    pcfg = pruned_config(arch, profile, seed, target_sparsity)
+    pqcfg = {"role": "pruned_qat", "parent": pcfg, "qat_epochs": profile.qat_epochs, "qat_lr": profile.qat_learning_rate}
+
+    def need_data() -> StandIn:
+        nonlocal stand_in
+        stand_in = stand_in or load_data(profile, seed)
+        return stand_in
+
+    def build_pruned(tmp: Path) -> None:
+        d = need_data()
+        train.set_seed(seed)
+        model = _fresh(arch, profile)
+        model.load_weights(cache.path("original", ocfg) / "weights.h5")
+        steps = profile.prune_epochs * -(-len(d.x_train) // profile.batch_size)
+        wrapped = adapt.prune(model, target_sparsity, end_step=max(1, int(0.6 * steps)))
+        train.fit(wrapped, d.x_train, d.y_train, epochs=profile.prune_epochs, learning_rate=profile.qat_learning_rate,
+                  batch_size=profile.batch_size, seed=seed, cosine=True, desc=f"{arch} prune",
+                  callbacks=adapt.pruning_callbacks())
+        stripped = adapt.strip_pruning(wrapped)
+        train.recalibrate_batchnorm(stripped, d.x_train, profile.bn_recalibration_batches, profile.batch_size)
+        stripped.save_weights(tmp / "weights.h5")
+        adapt.to_tflite_float(stripped, tmp / "model_float.tflite")
+
+    def build_pruned_qat(tmp: Path) -> None:
+        d = need_data()
+        train.set_seed(seed)
+        pruned = _fresh(arch, profile)
+        pruned.load_weights(cache.path("pruned", pcfg) / "weights.h5")
+        qat = adapt.quantize(pruned, preserve_sparsity=True)
+        train.fit(qat, d.x_train, d.y_train, epochs=profile.qat_epochs, learning_rate=profile.qat_learning_rate,
+                  batch_size=profile.batch_size, seed=seed, desc=f"{arch} pruned QAT")
+        train.recalibrate_batchnorm(qat, d.x_train, profile.bn_recalibration_batches, profile.batch_size)
+        qat.save_weights(tmp / "weights.h5")
+        adapt.to_tflite_int8(qat, tmp / "model_int8.tflite", d.x_train[:200])
+
+    def build_original_float(tmp: Path) -> None:
+        adapt.to_tflite_float(entry.fp32, tmp / "model_float.tflite")
+
+    ppath = cache.get_or_build("pruned", pcfg, build_pruned)
+    pqpath = cache.get_or_build("pruned_qat", pqcfg, build_pruned_qat)
+    fpath = cache.get_or_build("original_tflite", {"role": "original_tflite", "parent": ocfg}, build_original_float)
+    pruned = _fresh(arch, profile)
+    pruned.load_weights(ppath / "weights.h5")
+    with adapt.quantize_scope():
+        pqat = adapt.quantize(pruned, preserve_sparsity=True)
+        pqat.load_weights(pqpath / "weights.h5")
+    return PrunedEntry(arch, pruned, adapt.TFLiteModel(ppath / "model_float.tflite"), pqat,
+                       adapt.TFLiteModel(pqpath / "model_int8.tflite"), fpath / "model_float.tflite")
+
+
+def robust_config(arch: str, profile: Profile, seed: int, epochs: int, eps: float, step: float,
+                  steps: int) -> dict[str, Any]:
+    """Everything that determines the adversarially trained original."""
+    return {"role": "robust", "parent": original_config(arch, profile, seed), "epochs": epochs, "eps": eps,
+            "step": step, "steps": steps, "lr": profile.learning_rate}
+
+
+def get_robust(arch: str, profile: Profile, seed: int, *, epochs: int, eps: float = 8 / 255, step: float = 2 / 255,
+               steps: int = 5, cache: ModelCache | None = None, stand_in: StandIn | None = None) -> ZooEntry:
+    """PGD adversarial fine-tuning of the cached original, then QAT and int8 TFLite of it (cached)."""
+    check_seed(seed)
+    cache = cache or ModelCache()
+    get(arch, profile, seed, cache, stand_in)  # the starting point
+    ocfg = original_config(arch, profile, seed)
+    rcfg = robust_config(arch, profile, seed, epochs, eps, step, steps)
+    rqcfg = {"role": "robust_qat", "parent": rcfg, "qat_epochs": profile.qat_epochs,
+             "qat_lr": profile.qat_learning_rate}
+
+    def need_data() -> StandIn:
+        nonlocal stand_in
+        stand_in = stand_in or load_data(profile, seed)
+        return stand_in
+
+    def build_robust(tmp: Path) -> None:
+        d = need_data()
+        train.set_seed(seed)
+        model = _fresh(arch, profile)
+        model.load_weights(cache.path("original", ocfg) / "weights.h5")
+        t = time.perf_counter()
+        train.adversarial_fit(model, d.x_train, d.y_train, epochs=epochs, learning_rate=profile.learning_rate,
+                              batch_size=profile.batch_size, seed=seed, eps=eps, step=step, steps=steps,
+                              desc=f"{arch} PGD-{steps} adversarial training")
+        train.recalibrate_batchnorm(model, d.x_train, profile.bn_recalibration_batches, profile.batch_size)
+        model.save_weights(tmp / "weights.h5")
+        (tmp / "times.json").write_text(json.dumps({"adversarial_train_s": time.perf_counter() - t}))
+
+    def build_qat(tmp: Path) -> None:
+        d = need_data()
+        t = time.perf_counter()
+        qat = _train_qat(arch, profile, cache.path("robust", rcfg), d.x_train, d.y_train, seed, f"{arch} robust QAT")
+        qat.save_weights(tmp / "weights.h5")
+        adapt.to_tflite_int8(qat, tmp / "model_int8.tflite", d.x_train[:200])
+        (tmp / "times.json").write_text(json.dumps({"qat_and_convert_s": time.perf_counter() - t}))
+
+    rpath = cache.get_or_build("robust", rcfg, build_robust)
+    rqpath = cache.get_or_build("robust_qat", rqcfg, build_qat)
+    fp32, qat = _load_pair(arch, profile, rpath, rqpath)
+    built = {**json.loads((rpath / "times.json").read_text()), **json.loads((rqpath / "times.json").read_text())}
+    return ZooEntry(arch, fp32, qat, adapt.TFLiteModel(rqpath / "model_int8.tflite"), built)

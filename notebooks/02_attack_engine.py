@@ -97,7 +97,8 @@ suite = {
     "CW-L∞": attacks.CWLinf(entry.fp32, entry.qat, **kw),
     "targeted DIVA": attacks.TargetedDIVA(entry.fp32, entry.qat, c=c, target=target, **kw),
 }
-reports = {name: evaluate.evaluate_attack(a, entry.fp32, entry.qat, entry.tflite, x, y) for name, a in suite.items()}
+reports = {name: evaluate.evaluate_attack(a, entry.fp32, entry.qat, entry.tflite, x, y, batch_size=cfg.attack_batch_size)
+           for name, a in suite.items()}
 display(pd.DataFrame({name: {
     "top-1 success (QAT graph)": str(r.qat.top1), "top-1 success (int8 TFLite)": str(r.tflite.top1),
     "top-5 success (int8)": str(r.tflite.top5), "adapted fooled (int8)": str(r.tflite.evasion),

@@ -54,6 +54,19 @@ def test_table1_smoke_writes_results(executed):
             assert 0.0 <= m[key] <= 1.0
 
 
+@pytest.mark.slow
+def test_quantization_smoke_writes_results(executed):
+    result = json.loads((Path(os.environ["DIVA_RESULTS"]) / "smoke" / "quantization.json").read_text())
+    keys = {"diva_top1", "pgd_top1", "diva_top5", "pgd_top5", "diva_conf_delta", "pgd_conf_delta"}
+    assert "mobilenet" in result
+    for threat in ("whitebox", "semiblackbox", "blackbox"):
+        row = result["mobilenet"][threat]
+        assert keys <= set(row) and row["n"] > 0
+        assert all(0.0 <= row[k] <= 1.0 for k in keys - {"diva_conf_delta", "pgd_conf_delta"})
+        assert all(-1.0 <= row[k] <= 1.0 for k in ("diva_conf_delta", "pgd_conf_delta"))
+    assert {c["chapter"] for c in result["claims"]} == {"Quantization (§5.1–§5.4)"}
+
+
 @pytest.mark.parametrize("params, needle", [({"profile": "fast"}, "'profile'='fast'"),
                                             ({"profile": "smoke", "seed": -3}, "'seed'=-3")])
 def test_bad_parameter_stops_before_work(tmp_path, params, needle):

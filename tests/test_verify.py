@@ -1,0 +1,45 @@
+"""`make verify`: a fresh run is compared with the reference metric by metric, and mismatches fail."""
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "book"))
+
+import verify  # noqa: E402
+
+REF = {"mobilenet": {"whitebox": {"diva_top1": 0.64, "n": 500}}, "claims": [{"claim": "x", "holds": True}],
+       "seconds": 12.0}
+
+
+def write(folder: Path, obj: dict, name: str = "quantization.json") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(json.dumps(obj))
+    return folder
+
+
+def test_identical_run_passes(tmp_path, capsys):
+    ref, new = write(tmp_path / "ref", REF), write(tmp_path / "new", REF)
+    assert verify.main(["--reference", str(ref), "--fresh", str(new)]) == 0
+    assert "3 of 3 metrics match" in capsys.readouterr().out
+
+
+def test_small_drift_is_tolerated_and_large_drift_fails(tmp_path, capsys):
+    ref = write(tmp_path / "ref", REF)
+    near = json.loads(json.dumps(REF))
+    near["mobilenet"]["whitebox"]["diva_top1"] = 0.65
+    assert verify.main(["--reference", str(ref), "--fresh", str(write(tmp_path / "near", near))]) == 0
+    far = json.loads(json.dumps(REF))
+    far["mobilenet"]["whitebox"]["diva_top1"] = 0.70
+    assert verify.main(["--reference", str(ref), "--fresh", str(write(tmp_path / "far", far))]) == 1
+    assert "FAIL quantization.json:mobilenet.whitebox.diva_top1" in capsys.readouterr().out
+
+
+def test_flipped_verdict_and_missing_file_fail(tmp_path, capsys):
+    ref = write(tmp_path / "ref", REF)
+    write(ref, {"fp32_acc": 0.9}, "table1.json")
+    flipped = json.loads(json.dumps(REF))
+    flipped["claims"][0]["holds"] = False
+    assert verify.main(["--reference", str(ref), "--fresh", str(write(tmp_path / "new", flipped))]) == 1
+    out = capsys.readouterr().out
+    assert "claims[0].holds" in out and "table1.json:fp32_acc" in out and "new=None" in out
