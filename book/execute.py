@@ -9,6 +9,7 @@ per-notebook seconds and peak RSS of the kernel to results/<profile>/timings.jso
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -45,7 +46,7 @@ def _watch(proc: subprocess.Popen, peak: list[float], stop: threading.Event) -> 
 def run(src: Path, out_dir: Path, profile: str) -> dict[str, float]:
     """Execute one notebook; return its wall time and peak RSS."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".run-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="diva-run-") as tmp:  # outside the book, so a kill leaves no page
         src_nb, out_nb = Path(tmp) / f"{src.stem}.ipynb", Path(tmp) / f"{src.stem}.out.ipynb"
         jupytext.write(jupytext.read(src), src_nb)
         cmd = [sys.executable, "-m", "papermill", "--cwd", str(src.parent), "-p", "profile", profile,
@@ -61,7 +62,9 @@ def run(src: Path, out_dir: Path, profile: str) -> dict[str, float]:
         seconds = time.perf_counter() - t
         if rc != 0:
             raise SystemExit(f"{src.name} failed in profile {profile!r} (papermill exit {rc}); see the output above")
-        out_nb.replace(out_dir / f"{src.stem}.ipynb")
+        partial = out_dir / f".{src.stem}.ipynb.partial"
+        shutil.copyfile(out_nb, partial)
+        partial.replace(out_dir / f"{src.stem}.ipynb")
     return {"seconds": round(seconds, 1), "peak_rss_mb": round(peak[0], 1)}
 
 

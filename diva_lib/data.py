@@ -155,6 +155,48 @@ def download(url: str, path: Path, timeout: float = 60.0) -> Path:
     return path
 
 
+def safe_extract(archive: Path, dest: Path) -> Path:
+    """Extract a .tar(.gz/.tgz) or .zip archive into `dest`, refusing members that would land outside it.
+
+    Absolute paths, `..` components and links are rejected before anything is written; the
+    archive is extracted into a temporary folder that replaces `dest` only when complete.
+    """
+    import tarfile
+    import zipfile
+
+    archive, dest = Path(archive), Path(dest)
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as z:
+            names, links = z.namelist(), []
+    else:
+        with tarfile.open(archive) as t:
+            members = t.getmembers()
+            names = [m.name for m in members]
+            links = [m.name for m in members if m.issym() or m.islnk() or m.isdev()]
+    for name in names:
+        parts = Path(name).parts
+        if Path(name).is_absolute() or name.startswith(("/", "\\")) or ".." in parts or ":" in name.split("/")[0]:
+            raise DataError(f"archive {archive} has an unsafe member {name!r} (absolute path or '..'); "
+                            "refusing to extract it. Re-download the archive from its canonical source.")
+    if links:
+        raise DataError(f"archive {archive} has link or device members {links[:3]}; refusing to extract it")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}."))
+    try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as z:
+                z.extractall(tmp)
+        else:
+            with tarfile.open(archive) as t:
+                t.extractall(tmp, filter="data")
+        shutil.rmtree(dest, ignore_errors=True)
+        os.replace(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dest
+
+
 def _read_idx_bytes(path: Path, digest: str, fix: str) -> bytes:
     if not path.is_file():
         raise DataError(f"{path} is missing; {fix}")

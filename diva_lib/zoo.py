@@ -240,7 +240,8 @@ def get_pruned(arch: str, profile: Profile, seed: int, target_sparsity: float = 
     entry = get(arch, profile, seed, cache, stand_in)
     ocfg = original_config(arch, profile, seed)
     pcfg = pruned_config(arch, profile, seed, target_sparsity)
-    pqcfg = {"role": "pruned_qat", "parent": pcfg, "qat_epochs": profile.qat_epochs, "qat_lr": profile.qat_learning_rate}
+    pqcfg = {"role": "pruned_qat", "parent": pcfg, "qat_epochs": profile.qat_epochs,
+             "qat_lr": profile.qat_learning_rate}
 
     def need_data() -> StandIn:
         nonlocal stand_in

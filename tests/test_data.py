@@ -148,3 +148,35 @@ def test_paper_profile_split_on_real_jpegs(monkeypatch):
     assert d.x_train.shape == (30, 224, 224, 3) and d.x_surrogate.shape[0] == 20 and d.x_test.shape[0] == 10
     seen = np.concatenate([d.y_train, d.y_surrogate, d.y_test])
     assert len(set(seen.tolist())) == 60  # one image per class: the three sets are disjoint
+
+
+@pytest.mark.parametrize("member", ["/etc/evil", "../evil", "ok/../../evil"])
+@pytest.mark.parametrize("kind", ["tar.gz", "zip"])
+def test_archive_members_outside_the_target_are_refused(tmp_path, member, kind):
+    import io
+    import tarfile
+    import zipfile
+
+    archive = tmp_path / f"bad.{kind}"
+    if kind == "zip":
+        with zipfile.ZipFile(archive, "w") as z:
+            z.writestr("good.txt", "fine")
+            z.writestr(member, "evil")
+    else:
+        with tarfile.open(archive, "w:gz") as t:
+            for name, text in (("good.txt", b"fine"), (member, b"evil")):
+                info = tarfile.TarInfo(name)
+                info.size = len(text)
+                t.addfile(info, io.BytesIO(text))
+    with pytest.raises(data.DataError, match="unsafe member"):
+        data.safe_extract(archive, tmp_path / "out")
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.*"))
+
+
+def test_safe_archive_is_extracted(tmp_path):
+    import zipfile
+
+    archive = tmp_path / "ok.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("faces/a.txt", "x")
+    assert (data.safe_extract(archive, tmp_path / "out") / "faces" / "a.txt").read_text() == "x"

@@ -1,10 +1,16 @@
 """Each chapter runs under papermill in the smoke profile, bad parameters fail fast, and the book builds."""
 
+import contextlib
+import functools
+import http.server
 import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import jupytext
@@ -67,17 +73,24 @@ def test_quantization_smoke_writes_results(executed):
     assert {c["chapter"] for c in result["claims"]} == {"Quantization (§5.1–§5.4)"}
 
 
-@pytest.mark.parametrize("params, needle", [({"profile": "fast"}, "'profile'='fast'"),
-                                            ({"profile": "smoke", "seed": -3}, "'seed'=-3")])
-def test_bad_parameter_stops_before_work(tmp_path, params, needle):
+@pytest.mark.parametrize("src", NOTEBOOKS, ids=lambda p: p.stem)
+def test_bad_profile_stops_in_the_first_cell(tmp_path, src):
     with pytest.raises(papermill.PapermillExecutionError) as err:
-        execute(NOTEBOOKS[0], tmp_path / "bad.ipynb", **params)
-    assert needle in str(err.value)
+        execute(src, tmp_path / "bad.ipynb", profile="fast")
+    assert "'profile'='fast'" in str(err.value)
+    assert err.value.exec_count == 3  # parameters, injected parameters, then the validating cell
 
 
-@pytest.mark.slow
-def test_book_builds(executed, tmp_path):
-    book = tmp_path / "book"
+def test_bad_seed_names_the_parameter(tmp_path):
+    with pytest.raises(papermill.PapermillExecutionError) as err:
+        execute(NOTEBOOKS[0], tmp_path / "bad.ipynb", profile="smoke", seed=-3)
+    assert "'seed'=-3" in str(err.value)
+
+
+@pytest.fixture(scope="module")
+def built_book(executed, tmp_path_factory):
+    """The Jupyter Book of the smoke notebooks, built the way `make book` builds it; its HTML folder."""
+    book = tmp_path_factory.mktemp("book")
     (book / "book" / "notebooks").mkdir(parents=True)
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy(ROOT / name, book / name)
@@ -87,5 +100,68 @@ def test_book_builds(executed, tmp_path):
         if not nb.name.endswith(".src.ipynb"):
             shutil.copy(nb, book / "book" / "notebooks" / nb.name)
     subprocess.run([str(BIN / "jupyter-book"), "build", "--quiet", str(book)], check=True)
-    html = (book / "_build" / "html" / "book" / "notebooks" / "01_table1_instability.html").read_text()
+    return book / "_build" / "html"
+
+
+@pytest.mark.slow
+def test_book_builds(built_book):
+    html = (built_book / "book" / "notebooks" / "01_table1_instability.html").read_text()
     assert "Paper claim vs this run" in html and "densenet121" in html
+    for src in NOTEBOOKS:
+        assert (built_book / "book" / "notebooks" / f"{src.stem}.html").is_file(), src.stem
+
+
+CHROMIUM = shutil.which("chromium")
+ARTIFACTS = ROOT / "_build" / "test-artifacts"
+
+
+@contextlib.contextmanager
+def serve(folder: Path):
+    """Serve a folder over HTTP on 127.0.0.1 (a free port) for the duration of the block."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian package 'chromium' is not installed (.ci/run installs it)")
+def test_book_in_a_real_browser(built_book):
+    """Every page loads in headless Chromium with all images decoded, all internal links alive, no error output."""
+    from playwright.sync_api import sync_playwright
+
+    pages = sorted(p.relative_to(built_book).as_posix() for p in built_book.rglob("*.html")
+                   if not p.name.startswith(("genindex", "search")))
+    problems, checked_links = [], set()
+    with serve(built_book) as root, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        failed = []
+        page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+        for rel in pages:
+            page.goto(f"{root}/{rel}", wait_until="load")
+            broken = page.eval_on_selector_all(
+                "img", "els => els.filter(e => !e.complete || e.naturalWidth === 0).map(e => e.src)")
+            problems += [f"{rel}: broken image {src}" for src in broken]
+            errors = page.locator(".output.traceback, .output.error, .output.stderr:has-text('Traceback')").count()
+            if errors or "Traceback (most recent call last)" in page.inner_text("body"):
+                problems.append(f"{rel}: error output in a cell")
+            links = page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)")
+            for link in {u.split("#")[0] for u in links if u.startswith(root)} - checked_links:
+                checked_links.add(link)
+                try:
+                    urllib.request.urlopen(link, timeout=10).close()
+                except urllib.error.URLError as err:
+                    problems.append(f"{rel}: broken link {link} ({err})")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.goto(f"{root}/book/notebooks/04_quantization.html", wait_until="load")
+        page.screenshot(path=str(ARTIFACTS / "04_quantization.png"), full_page=False)
+        browser.close()
+    problems += [f"HTTP error {f}" for f in failed]
+    assert len(pages) >= len(NOTEBOOKS) + 1 and checked_links
+    assert not problems, "\n".join(problems)
