@@ -1,4 +1,4 @@
-"""A SIGKILL in the middle of model training or of a notebook leaves nothing corrupt, and a rerun gives the same numbers."""
+"""A SIGKILL mid-training or mid-notebook leaves nothing corrupt, and a rerun gives the same numbers."""
 
 from __future__ import annotations
 
