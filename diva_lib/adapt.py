@@ -88,6 +88,7 @@ def prune(model: tf_keras.Model, target_sparsity: float, end_step: int) -> tf_ke
 
     Sparsity rises from 0 to `target_sparsity` along tfmot's polynomial decay schedule over
     `end_step` training steps, as in the authors' artifact. Train with `pruning_callbacks()`.
+    tfmot's registry prunes Conv2D and Dense kernels; it leaves DepthwiseConv2D kernels dense.
     """
     if not 0 < target_sparsity < 1:
         raise ValueError(f"target_sparsity={target_sparsity} must be in (0, 1); the paper's artifact uses 0.8")
@@ -131,6 +132,22 @@ def sparsity(model: tf_keras.Model) -> dict[str, float]:
     out = {k: zeros[k] / sizes[k] for k in sizes}
     out["all"] = sum(zeros.values()) / max(1, sum(sizes.values()))
     return out
+
+
+def tflite_weight_sparsity(path: str | Path) -> float:
+    """Share of exactly-zero values in the constant weight tensors (2-D and up) of a TFLite flatbuffer."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model(str(path))
+    dtypes = {0: np.float32, 9: np.int8}  # tflite TensorType FLOAT32, INT8
+    zeros = total = 0
+    for t in model.subgraphs[0].tensors:
+        data = model.buffers[t.buffer].data
+        if data is None or len(t.shape) < 2 or t.type not in dtypes:
+            continue
+        values = np.frombuffer(np.asarray(data, np.uint8).tobytes(), dtypes[t.type])
+        zeros, total = zeros + int((values == 0).sum()), total + values.size
+    return zeros / total if total else float("nan")
 
 
 def to_tflite_float(model: tf_keras.Model, path: str | Path) -> Path:

@@ -55,3 +55,44 @@ def test_tflite_runner_rejects_bad_shape(smoke_zoo):
 def test_calibration_required():
     with pytest.raises(ValueError, match="calibration"):
         adapt.to_tflite_int8(None, "x.tflite", np.zeros((0, 32, 32, 3)))
+
+
+def _tiny_conv(seed: int = 0):
+    import tf_keras
+
+    tf_keras.utils.set_random_seed(seed)
+    inp = tf_keras.Input((8, 8, 3))
+    x = tf_keras.layers.Conv2D(16, 3, padding="same", activation="relu")(inp)
+    x = tf_keras.layers.DepthwiseConv2D(3, padding="same", activation="relu")(x)
+    x = tf_keras.layers.GlobalAveragePooling2D()(x)
+    return tf_keras.Model(inp, tf_keras.layers.Dense(4, activation="softmax")(x))
+
+
+def test_pruning_reaches_target_and_int8_keeps_the_zeros(tmp_path):
+    from diva_lib import train
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((256, 8, 8, 3), dtype=np.float32), rng.integers(0, 4, 256)
+    wrapped = adapt.prune(_tiny_conv(), 0.8, end_step=12)
+    train.fit(wrapped, x, y, epochs=4, learning_rate=1e-3, batch_size=32, seed=0, callbacks=adapt.pruning_callbacks())
+    pruned = adapt.strip_pruning(wrapped)
+    sp = adapt.sparsity(pruned)
+    assert set(sp) == {"Conv2D", "DepthwiseConv2D", "Dense", "all"}
+    assert abs(sp["Conv2D"] - 0.8) < 0.02 and abs(sp["Dense"] - 0.8) < 0.02, sp
+    assert sp["DepthwiseConv2D"] < 0.05, sp  # tfmot's registry leaves depthwise kernels dense
+    adapt.to_tflite_float(pruned, tmp_path / "pruned.tflite")
+    assert adapt.tflite_weight_sparsity(tmp_path / "pruned.tflite") > 0.55
+    qat = adapt.quantize(pruned, preserve_sparsity=True)
+    train.fit(qat, x, y, epochs=1, learning_rate=1e-3, batch_size=32, seed=0)
+    adapt.to_tflite_int8(qat, tmp_path / "pq.tflite", x[:16])
+    assert adapt.tflite_weight_sparsity(tmp_path / "pq.tflite") > 0.55
+    dense = _tiny_conv()
+    adapt.to_tflite_float(dense, tmp_path / "dense.tflite")
+    assert adapt.gzipped_size(tmp_path / "pruned.tflite") < adapt.gzipped_size(tmp_path / "dense.tflite")
+
+
+@pytest.mark.parametrize("kwargs, needle", [({"target_sparsity": 1.0, "end_step": 5}, "target_sparsity=1.0"),
+                                            ({"target_sparsity": 0.5, "end_step": 0}, "end_step=0")])
+def test_bad_pruning_parameters(kwargs, needle):
+    with pytest.raises(ValueError, match=needle):
+        adapt.prune(_tiny_conv(), **kwargs)
