@@ -20,7 +20,7 @@ data: venv
 	$(BIN)/python data_scripts/fetch.py --mirror "$(DATA_MIRROR)" all
 
 test: data
-	$(BIN)/python -m pytest -q -rs --durations=10
+	$(BIN)/python -m pytest -q -rs -n 2 --dist loadgroup --durations=10
 
 lint: venv
 	$(BIN)/ruff check diva_lib tests data_scripts benchmarks book

@@ -17,6 +17,16 @@ os.environ.setdefault("DIVA_RESULTS", str(_SESSION_DIR / "results"))
 ROOT = Path(__file__).resolve().parent.parent
 
 
+_ZOO_FIXTURES = {"smoke_zoo", "smoke_data", "smoke_profile"}
+
+
+def pytest_collection_modifyitems(items):
+    """Under pytest-xdist, keep every test that shares the session's smoke zoo on one worker."""
+    for item in items:
+        if _ZOO_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("zoo"))
+
+
 @pytest.fixture(scope="session")
 def smoke_profile():
     from diva_lib import config
