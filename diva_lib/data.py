@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 import urllib.request
@@ -303,4 +304,38 @@ def load_images(files: list[Path], size: int = 224) -> np.ndarray:
             im = im.resize((max(size, round(im.width * scale)), max(size, round(im.height * scale))), Image.BILINEAR)
             left, top = (im.width - size) // 2, (im.height - size) // 2
             out[i] = np.asarray(im.crop((left, top, left + size, top + size)), np.float32) / 255.0
+    return out
+
+
+FACE_SETS = ("pins_faces", "lfw_faces", "att_faces")
+
+
+def face_identities(name: str, data_dir: Path = DATA_DIR) -> dict[str, list[Path]]:
+    """Image files per person of a verified face set, people and files in a stable (natural) order."""
+    if name not in FACE_SETS:
+        raise DataError(f"face set {name!r} is unknown; use one of {FACE_SETS}")
+    root = verify(name, data_dir)
+
+    def natural(p: Path) -> tuple:
+        return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name))
+
+    people = {}
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        files = sorted((f for f in folder.iterdir() if f.suffix.lower() in {".jpg", ".jpeg", ".png", ".pgm"}),
+                       key=natural)
+        if files:
+            people[f"{name}:{folder.name}"] = files
+    if not people:
+        raise DataError(f"{root} holds no identity folders with images")
+    return people
+
+
+def load_faces(files: list[Path], size: int) -> np.ndarray:
+    """Decode face crops to [0, 1] RGB, squashed to size×size (grey images repeated over 3 channels)."""
+    from PIL import Image
+
+    out = np.empty((len(files), size, size, 3), np.float32)
+    for i, p in enumerate(files):
+        with Image.open(p) as im:
+            out[i] = np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR), np.float32) / 255.0
     return out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import tensorflow as tf
 import tf_keras
 
@@ -15,7 +17,10 @@ _MEAN_STD = {
     "tf": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5), False),
     # torch: (x - mean) / std
     "torch": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225), False),
+    # keras-vggface utils.preprocess_input(version=2): RGB->BGR, x*255 - VGGFace2 mean (BGR)
+    "vggface2": ((91.4953, 103.8827, 131.0912), (1 / 255, 1 / 255, 1 / 255), True),
 }
+_PIXEL_MODES = ("caffe", "vggface2")  # modes that subtract a mean from 0-255 pixels
 PREPROCESS_MODE = {"resnet50": "caffe", "mobilenet": "tf", "densenet121": "torch"}
 _APPS = {
     "resnet50": tf_keras.applications.ResNet50,
@@ -34,7 +39,7 @@ class Preprocess(tf_keras.layers.Layer):
             raise ValueError(f"Preprocess mode={mode!r} is unknown; use one of {sorted(_MEAN_STD)}")
         self.mode = mode
         mean, std, self.bgr = _MEAN_STD[mode]
-        if mode == "caffe":
+        if mode in _PIXEL_MODES:
             self.scale = tf.constant([255.0, 255.0, 255.0])
             self.offset = -tf.constant(mean)
         else:
@@ -70,3 +75,80 @@ def build_model(arch: str, num_classes: int, image_size: int, weights: str | Non
 def penultimate(model: tf_keras.Model) -> tf_keras.Model:
     """A model returning the input of the last (classifier) layer, for representation studies."""
     return tf_keras.Model(model.inputs, model.layers[-1].input)
+
+
+def _vggface_block(x, filters: tuple[int, int, int], stage: int, block: int, strides: int = 1,
+                   project: bool = False):
+    """A bottleneck block of VGGFace ResNet50, with keras-vggface's layer names."""
+    name = f"conv{stage}_{block}"
+    shortcut = x
+    for i, (f, k, suffix) in enumerate(((filters[0], 1, "1x1_reduce"), (filters[1], 3, "3x3"),
+                                        (filters[2], 1, "1x1_increase"))):
+        x = tf_keras.layers.Conv2D(f, k, strides=strides if i == 0 else 1, padding="same" if k == 3 else "valid",
+                                   use_bias=False, name=f"{name}_{suffix}")(x)
+        x = tf_keras.layers.BatchNormalization(name=f"{name}_{suffix}/bn")(x)
+        if i < 2:
+            x = tf_keras.layers.Activation("relu")(x)
+    if project:
+        shortcut = tf_keras.layers.Conv2D(filters[2], 1, strides=strides, use_bias=False,
+                                          name=f"{name}_1x1_proj")(shortcut)
+        shortcut = tf_keras.layers.BatchNormalization(name=f"{name}_1x1_proj/bn")(shortcut)
+    return tf_keras.layers.Activation("relu")(tf_keras.layers.add([x, shortcut]))
+
+
+VGGFACE_STAGES = ((2, (64, 64, 256), 3, 1), (3, (128, 128, 512), 4, 2), (4, (256, 256, 1024), 6, 2),
+                  (5, (512, 512, 2048), 3, 2))
+
+
+def build_vggface_resnet50(num_classes: int, image_size: int) -> tf_keras.Model:
+    """VGGFace ResNet50 (Cao et al., VGGFace2) with keras-vggface's layer names, for [0, 1] RGB faces.
+
+    Layer names match keras-vggface's RESNET50, so `load_weights(path, by_name=True)` loads its
+    `rcmalli_vggface_tf_notop_resnet50.h5`. The final average pooling spans the whole feature
+    map (7×7 at 224×224, as in keras-vggface), then a softmax `classifier` for `num_classes` people.
+    """
+    if image_size < 32:
+        raise ValueError(f"image_size={image_size} must be >= 32 for VGGFace ResNet50")
+    inputs = tf_keras.Input((image_size, image_size, 3), name="image")
+    x = Preprocess("vggface2", name="preprocess")(inputs)
+    x = tf_keras.layers.Conv2D(64, 7, strides=2, padding="same", use_bias=False, name="conv1/7x7_s2")(x)
+    x = tf_keras.layers.BatchNormalization(name="conv1/7x7_s2/bn")(x)
+    x = tf_keras.layers.Activation("relu")(x)
+    x = tf_keras.layers.MaxPooling2D(3, strides=2)(x)
+    for stage, filters, blocks, stride in VGGFACE_STAGES:
+        for block in range(1, blocks + 1):
+            x = _vggface_block(x, filters, stage, block, strides=stride if block == 1 else 1, project=block == 1)
+    x = tf_keras.layers.AveragePooling2D(tuple(x.shape[1:3]), name="avg_pool")(x)
+    x = tf_keras.layers.Flatten(name="flatten")(x)
+    outputs = tf_keras.layers.Dense(num_classes, activation="softmax", name="classifier")(x)
+    return tf_keras.Model(inputs, outputs, name="vggface_resnet50")
+
+
+def load_vggface_weights(model: tf_keras.Model, path: str | Path, sha256: str | None = None) -> list[str]:
+    """Load keras-vggface's notop ResNet50 weights into `model` by layer name; return the loaded layer names.
+
+    The HDF5 file is inspected with h5py first (nothing is unpickled): it must hold every
+    weighted layer of the backbone, and match `sha256` when one is given.
+    """
+    import h5py
+
+    from diva_lib.data import DataError, sha256_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"VGGFace weights {path} do not exist; download rcmalli_vggface_tf_notop_resnet50.h5 "
+                                "from the keras-vggface v2.0 release and pass its path")
+    if sha256 and sha256_file(path) != sha256.lower():
+        raise DataError(f"{path} does not match the expected SHA-256 {sha256}; download it again")
+    try:
+        with h5py.File(path, "r") as f:
+            stored = {n.decode() if isinstance(n, bytes) else n for n in f.attrs.get("layer_names", list(f.keys()))}
+    except OSError as err:
+        raise DataError(f"{path} is not an HDF5 weights file ({err})") from err
+    wanted = {layer.name for layer in model.layers if layer.weights} - {"classifier"}
+    missing = sorted(wanted - stored)
+    if missing:
+        raise DataError(f"{path} lacks {len(missing)} backbone layers (e.g. {missing[:3]}); "
+                        "is it rcmalli_vggface_tf_notop_resnet50.h5?")
+    model.load_weights(str(path), by_name=True)
+    return sorted(wanted)

@@ -180,3 +180,41 @@ def test_safe_archive_is_extracted(tmp_path):
     with zipfile.ZipFile(archive, "w") as z:
         z.writestr("faces/a.txt", "x")
     assert (data.safe_extract(archive, tmp_path / "out") / "faces" / "a.txt").read_text() == "x"
+
+
+def test_pubfig_fetch_verifies_crops_and_reports_dead_links(http_root, tmp_path):
+    import hashlib
+    import io
+
+    from PIL import Image
+
+    from diva_lib import pubfig
+
+    served, url = http_root
+    img = Image.new("RGB", (120, 100), (200, 10, 10))
+    img.paste((10, 200, 10), (30, 20, 90, 80))  # the "face" rectangle is green
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    served.joinpath("face.png").write_bytes(buf.getvalue())
+    md5 = hashlib.md5(buf.getvalue()).hexdigest()
+    text = ("# PubFig dev set\n"
+            f"Nicolas Cage\t1\t{url}face.png\t30,20,90,80\t{md5}\n"
+            f"Nicolas Cage\t2\t{url}gone.jpg\t0,0,10,10\t{md5}\n"
+            f"Jerry Seinfeld\t7\t{url}face.png\t30,20,90,80\t{'0' * 32}\n")
+    entries = pubfig.parse_urls(text)
+    assert [e.person for e in entries] == ["Nicolas Cage", "Nicolas Cage", "Jerry Seinfeld"]
+    counts = pubfig.fetch(entries, tmp_path / "pubfig", size=32, timeout=5, workers=2)
+    assert counts == {"ok": 1, "dead link": 1, "md5 mismatch": 1}
+    with Image.open(tmp_path / "pubfig" / "Nicolas_Cage" / "00001.jpg") as face:
+        assert face.size == (32, 32)
+        r, g, _ = np.asarray(face, np.float32).mean((0, 1))
+        assert g > 150 and r < 60  # the crop is the face rectangle, not the whole picture
+    failures = (tmp_path / "pubfig" / "failures.tsv").read_text().splitlines()
+    assert len(failures) == 3 and "gone.jpg" in failures[1] and "md5 mismatch" in failures[2]
+
+
+def test_pubfig_bad_line_is_named():
+    from diva_lib import pubfig
+
+    with pytest.raises(DataError, match="line 1 .* 2 tab-separated fields"):
+        pubfig.parse_urls("Nicolas Cage\thttp://x\n")
