@@ -58,7 +58,7 @@ display(report.settings_table({
 }))
 
 # %% [markdown]
-# The stand-in data (Fashion-MNIST, 10 classes, padded to 32×32 RGB) replaces ImageNet so the
+# The stand-in data (Fashion-MNIST {cite}`xiao2017fashion`, 10 classes, padded to 32×32 RGB) replaces ImageNet so the
 # whole book runs on a 2-core CPU; the models are trained from scratch instead of fine-tuned
 # from ImageNet weights. BatchNormalization statistics are recalibrated after short training,
 # so inference-mode accuracy is what is measured.

@@ -22,10 +22,10 @@
 #
 # | attack | loss maximised | paper |
 # | --- | --- | --- |
-# | PGD | cross-entropy of the adapted model | baseline, §5.1 |
+# | PGD {cite}`madry2018pgd` | cross-entropy of the adapted model | baseline, §5.1 |
 # | DIVA | $p_{orig}(x)[y] - c\,p_{adapted}(x)[y]$ | Eq. 5 |
-# | Momentum PGD | PGD with momentum 0.5 on the L1-normalised gradient | §5.4 |
-# | CW-L∞ | $\max_{j \ne y} z_j - z_y$ of the adapted model | §5.4 |
+# | Momentum PGD {cite}`dong2018momentum` | PGD with momentum 0.5 on the L1-normalised gradient | §5.4 |
+# | CW-L∞ {cite}`carlini2017cw` | $\max_{j \ne y} z_j - z_y$ of the adapted model | §5.4 |
 # | targeted DIVA | DIVA $+\ p_{adapted}(x)[t]$ | §6 |
 
 # %% tags=["parameters"]

@@ -19,7 +19,7 @@
 # the original and the adapted model represent the same input slightly differently; and DIVA
 # moves the adapted model's representation of attacked zeros toward another class much
 # further than it moves the original's, which therefore keeps predicting 0. This chapter
-# redraws the figure with PCA and t-SNE and measures the shift instead of only showing it.
+# redraws the figure with PCA and t-SNE {cite}`vandermaaten2008tsne` and measures the shift instead of only showing it.
 
 # %% tags=["parameters"]
 profile = "default"  # smoke | default | paper

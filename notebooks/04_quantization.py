@@ -15,7 +15,7 @@
 # # DIVA on quantized models: three threat models, evasion cost, c and other baselines (paper §5.1–§5.4)
 #
 # The paper's main experiment. For each architecture we attack the pair (original fp32 model,
-# QAT model) with PGD and DIVA under three threat models (§4.2–§4.4):
+# QAT model) with PGD {cite}`madry2018pgd` and DIVA under three threat models (§4.2–§4.4):
 #
 # | threat model | attacker differentiates through | how the attacker gets it |
 # | --- | --- | --- |
@@ -236,7 +236,7 @@ else:
 
 # %% [markdown]
 # ### DSSIM
-# Structural dissimilarity (scikit-image SSIM, (1 − SSIM)/2) of every adversarial image on the
+# Structural dissimilarity (scikit-image SSIM {cite}`wang2004ssim`, (1 − SSIM)/2) of every adversarial image on the
 # pixel grid to its natural image. The paper reports all its ImageNet images below 0.0092.
 
 # %%
@@ -271,7 +271,8 @@ display(abl.pivot(index="c", columns="arch", values="top-1 success").map(str))
 
 # %% [markdown]
 # ## §5.4: other baselines
-# Momentum PGD (momentum 0.5) and the CW-L∞ margin loss, on the first `n_baselines` whitebox
+# Momentum PGD {cite}`dong2018momentum` (momentum 0.5) and the CW-L∞ margin loss {cite}`carlini2017cw`,
+# on the first `n_baselines` whitebox
 # images, next to PGD and DIVA on the same images (those runs are reused, restricted to the
 # same images: every attack is per-image and deterministic).
 

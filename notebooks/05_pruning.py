@@ -16,7 +16,7 @@
 #
 # Pruning is the second edge adaptation of the paper. Each original model is pruned with tfmot's
 # `prune_low_magnitude` (magnitude pruning of the Conv2D and Dense kernels, sparsity rising
-# 0 → target along a polynomial decay, as in the authors' artifact; tfmot leaves DepthwiseConv2D
+# 0 → target along a polynomial decay {cite}`zhu2017prune`, as in the authors' artifact; tfmot leaves DepthwiseConv2D
 # kernels dense, which matters for MobileNet), fine-tuned, and stripped of its pruning wrappers. A second adapted model is the pruned model quantized with
 # tfmot's pruning-preserving QAT (`Default8BitPrunePreserveQuantizeScheme`), so it is both
 # sparse and int8. Both are converted to TFLite; the pruned one stays float32.

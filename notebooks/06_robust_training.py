@@ -16,7 +16,7 @@
 #
 # The paper attacked MadryLab's PGD-adversarially-trained ResNet50 and its quantized version: the
 # robust original barely moves under ε = 8/255, and DIVA's success drops to about 10 %. Here an
-# original model is adversarially fine-tuned in TensorFlow (Madry min-max: every training batch is
+# original model is adversarially fine-tuned in TensorFlow (the min-max of {cite}`madry2018pgd`: every training batch is
 # replaced by its PGD adversarial version), then quantized with QAT and converted to int8 TFLite,
 # and PGD and DIVA with several c attack it, next to the same attacks on the non-robust pair.
 

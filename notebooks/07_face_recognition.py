@@ -17,7 +17,7 @@
 # A face-ID model deployed on a camera or phone is an int8 model; the operator audits it with
 # the full-precision original. DIVA makes the deployed model misidentify a person while the
 # original still recognises them, and targeted DIVA pushes the deployed model towards a
-# chosen person. The paper fine-tunes VGGFace (ResNet50 pretrained on VGGFace2) on 150 PubFig
+# chosen person. The paper fine-tunes VGGFace (ResNet50 pretrained on VGGFace2 {cite}`cao2018vggface2`) on 150 PubFig {cite}`kumar2009pubfig`
 # people. Here the same architecture, with keras-vggface's layer names, is pretrained on one
 # group of celebrities from the data mirror and fine-tuned on a disjoint group (`paper`
 # profile: real PubFig and the real VGGFace weights).

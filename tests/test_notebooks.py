@@ -94,8 +94,8 @@ def built_book(executed, tmp_path_factory):
     (book / "book" / "notebooks").mkdir(parents=True)
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy(ROOT / name, book / name)
-    for md in (ROOT / "book").glob("*.md"):
-        shutil.copy(md, book / "book" / md.name)
+    for extra in [*(ROOT / "book").glob("*.md"), *(ROOT / "book").glob("*.bib")]:
+        shutil.copy(extra, book / "book" / extra.name)
     for nb in executed.glob("*.ipynb"):
         if not nb.name.endswith(".src.ipynb"):
             shutil.copy(nb, book / "book" / "notebooks" / nb.name)
