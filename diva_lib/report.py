@@ -75,6 +75,15 @@ def load_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text())
 
 
-def claims_record(claims: list[Claim], chapter: str) -> list[dict[str, Any]]:
-    """Claims as JSON rows tagged with their chapter, for the summary page."""
-    return [{"chapter": chapter, **asdict(c), "holds": bool(c.holds)} for c in claims]
+def claims_record(claims: list[Claim], chapter: str, setting: str = "") -> list[dict[str, Any]]:
+    """Claims as JSON rows tagged with their chapter and how this run's setting differs, for the summary page."""
+    return [{"chapter": chapter, "setting": setting, **asdict(c), "holds": bool(c.holds)} for c in claims]
+
+
+def setting_note(dataset: str, image_size: int, weights: str | None, n: int | None = None) -> str:
+    """One line on how a run differs from the paper's ImageNet setting, for the claims page."""
+    if dataset == "imagenet" and weights:
+        base = f"ImageNet {image_size}×{image_size}, {weights} weights (paper setting)"
+    else:
+        base = f"{dataset} {image_size}×{image_size} stand-in, models trained from scratch"
+    return base + (f", n = {n}" if n else "")

@@ -151,7 +151,7 @@ result = {"profile": profile, "seed": seed, "n_test": cfg.n_test, "models": {
         "orig_correct_adapted_wrong": r["orig_correct_adapted_wrong"],
         "orig_wrong_adapted_correct": r["orig_wrong_adapted_correct"],
         "build_seconds": build[r["arch"]],
-    } for r in rows}, "claims": report.claims_record(claims, "Table 1: instability")}
+    } for r in rows}, "claims": report.claims_record(claims, "Table 1: instability", report.setting_note(cfg.dataset, cfg.image_size, cfg.weights))}
 print("wrote", report.save_json(result, report.results_path(profile, "table1")))
 
 

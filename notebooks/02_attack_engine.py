@@ -168,5 +168,5 @@ display(report.claims_table(claims))
 # %%
 result = {"profile": profile, "seed": seed, "arch": arch, "n_eval": int(len(y)),
           "attacks": {n: r.as_dict() for n, r in reports.items()},
-          "claims": report.claims_record(claims, "The attack engine")}
+          "claims": report.claims_record(claims, "The attack engine", report.setting_note(cfg.dataset, cfg.image_size, cfg.weights, len(y)))}
 print("wrote", report.save_json(result, report.results_path(profile, "attack_engine")))

@@ -200,6 +200,6 @@ result = {"profile": profile, "seed": seed, "arch": arch, "n_attack": int(len(y_
           "instability": inst.value, "diva_top1": diva.qat.top1.value, "pgd_top1": pgd.qat.top1.value,
           "diva_top1_tflite": diva.tflite.top1.value, "pgd_top1_tflite": pgd.tflite.top1.value,
           "attacked_zero_nearest_centroid_changed": {m: r.value for m, r in changed.items()},
-          "claims": report.claims_record(claims, "MNIST representations")}
+          "claims": report.claims_record(claims, "MNIST representations", report.setting_note(cfg.dataset, cfg.image_size, cfg.weights, len(y_att)))}
 print("wrote", report.save_json(result, report.results_path(profile, "mnist_pca")))
 

@@ -371,7 +371,8 @@ def numbers(r: evaluate.AttackReport, view: str) -> dict[str, float]:
             "conf_delta": v.conf_delta, "evasion": v.evasion.value, "n": v.top1.n}
 
 
-result = {"profile": profile, "seed": seed, "c": c, "claims": report.claims_record(claims, "Quantization (§5.1–§5.4)"),
+result = {"profile": profile, "seed": seed, "c": c, "claims": report.claims_record(
+    claims, "Quantization (§5.1–§5.4)", report.setting_note(cfg.dataset, cfg.image_size, cfg.weights, n_whitebox)),
           "natural_conf_delta": {a: float(conf[(conf.arch == a) & (conf.input == "natural")]["confidence delta (%)"]
                                           .iloc[0] / 100) for a in A},
           "c_ablation": {a: {str(r["c"]): {"top1": r["top-1 success"].value, "evasion": r["adapted fooled"].value}

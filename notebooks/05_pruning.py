@@ -180,7 +180,7 @@ display(report.claims_table(claims))
 
 # %%
 result = {"profile": profile, "seed": seed, "target_sparsity": target_sparsity, "c": c,
-          "claims": report.claims_record(claims, "Pruning (§5.6)")}
+          "claims": report.claims_record(claims, "Pruning (§5.6)", report.setting_note(cfg.dataset, cfg.image_size, cfg.weights, n_eval))}
 for arch in A:
     result[arch] = {"original": {"accuracy": stats[arch]["original"]["accuracy"].value,
                                  "gzip_kb": stats[arch]["original"]["gzip_kb"]}}

@@ -149,5 +149,5 @@ result = {"profile": profile, "seed": seed, "arch": arch, "n_eval": int(len(y)),
                    for cv in c_values},
           "non_robust": {k: ({"top1": v["top1"].value, "evasion": v["evasion"].value} if isinstance(v, dict)
                              else v.value) for k, v in results["non-robust"].items()},
-          "claims": report.claims_record(claims, "Robust training (§5.5)")}
+          "claims": report.claims_record(claims, "Robust training (§5.5)", report.setting_note(cfg.dataset, cfg.image_size, cfg.weights, len(y)) + f", {arch} PGD-{adv_steps} fine-tuned")}
 print("wrote", report.save_json(result, report.results_path(profile, "robust")))

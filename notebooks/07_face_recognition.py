@@ -204,5 +204,5 @@ result = {"profile": profile, "seed": seed, "n_identities": len(task.people), "n
           "diva_top5": dv.top5.value, "pgd_top5": pg.top5.value, "diva_conf_delta": dv.conf_delta,
           "pgd_conf_delta": pg.conf_delta, "targeted_mean_set_size": mean_set, "targeted_hit_rate": hit_rate.value,
           "targets": [names[t] for t in targets], "fig9": fig9,
-          "claims": report.claims_record(claims, "Face recognition (§6)")}
+          "claims": report.claims_record(claims, "Face recognition (§6)", f"{len(task.people)} people at {setting.image_size}×{setting.image_size}, " + ("VGGFace2 weights" if setting.weights else "backbone pretrained on other celebrities") + f", n = {len(y)}")}
 print("wrote", report.save_json(result, report.results_path(profile, "face")))

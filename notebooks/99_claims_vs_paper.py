@@ -43,10 +43,17 @@ for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
     rows += report.load_json(path).get("claims", [])
 if not rows:
     display(Markdown(f"No chapter results under `{folder}` yet: run `make book PROFILE={profile}`."))
-claims = pd.DataFrame(rows, columns=["chapter", "claim", "paper", "measured", "holds"])
+claims = pd.DataFrame(rows, columns=["chapter", "claim", "paper", "measured", "setting", "holds"]).fillna("")
 held = int(claims["holds"].sum())
 display(Markdown(f"**{held} of {len(claims)} claims hold in this run ({profile} profile); "
                  f"{len(claims) - held} do not.**"))
 
 # %%
 display(claims.assign(holds=claims["holds"].map({True: "yes", False: "no"})).set_index(["chapter", "claim"]))
+
+# %% [markdown]
+# ## By chapter
+
+# %%
+display(claims.groupby("chapter", sort=False)["holds"].agg(hold="sum", claims="count")
+        .assign(**{"do not hold": lambda d: d["claims"] - d["hold"]}))
