@@ -42,14 +42,15 @@ class FaceSetting:
     finetune_lr: float
     qat_lr: float
     bn_batches: int
+    max_pretrain_people: int | None  # None: every person not fine-tuned on
     source: str  # "mirror": Pins + LFW from the data mirror; "pubfig": data/pubfig from data_scripts
     weights: str | None  # "vggface": backbone from DIVA_VGGFACE_WEIGHTS instead of pretraining
 
 
 SETTINGS = {
-    "smoke": FaceSetting(32, 5, 1, 2, 1, 32, 1e-3, 3e-4, 1e-5, 4, "mirror", None),
-    "default": FaceSetting(48, 20, 12, 12, 1, 64, 1e-3, 3e-4, 1e-5, 20, "mirror", None),
-    "paper": FaceSetting(224, 150, 0, 3, 2, 32, 0.0, 1e-4, 1e-5, 0, "pubfig", "vggface"),
+    "smoke": FaceSetting(32, 5, 1, 2, 1, 32, 1e-3, 3e-4, 1e-5, 4, 10, "mirror", None),
+    "default": FaceSetting(48, 20, 12, 12, 1, 64, 1e-3, 3e-4, 1e-5, 20, None, "mirror", None),
+    "paper": FaceSetting(224, 150, 0, 3, 2, 32, 0.0, 1e-4, 1e-5, 0, 0, "pubfig", "vggface"),
 }
 
 
@@ -109,7 +110,7 @@ def make_task(setting: FaceSetting, seed: int, people: list[str] | None = None) 
         xs_v.append(data.load_faces(files[cut:], setting.image_size))
         ys_t += [k] * cut
         ys_v += [k] * (len(files) - cut)
-    pre_people = [n for n in names if n not in people] + sorted(extra)
+    pre_people = ([n for n in names if n not in people] + sorted(extra))[: setting.max_pretrain_people]
     pre_files = {**pool, **extra}
     x_pre = [data.load_faces(pre_files[p], setting.image_size) for p in pre_people] if setting.pretrain_epochs else []
     y_pre = [np.full(len(pre_files[p]), k) for k, p in enumerate(pre_people)] if setting.pretrain_epochs else []
@@ -170,7 +171,7 @@ def get_models(setting: FaceSetting, seed: int, task: FaceTask, cache: ModelCach
                   seed=seed, desc="face QAT")
         train.recalibrate_batchnorm(qat, task.x_train, setting.bn_batches, setting.batch_size)
         qat.save_weights(str(tmp / "weights.h5"))
-        adapt.to_tflite_int8(qat, tmp / "model_int8.tflite", task.x_train[:200])
+        adapt.to_tflite_int8(qat, tmp / "model_int8.tflite", task.x_train[:: max(1, len(task.x_train) // 64)])
 
     cache.get_or_build("face_pretrained", pcfg, build_pretrained)
     opath = cache.get_or_build("face_original", ocfg, build_original)
