@@ -1,0 +1,48 @@
+"""Face case study: the identification task is split like PubFig's and refuses bad people up front."""
+
+import numpy as np
+import pytest
+
+from diva_lib import faces
+from diva_lib.config import ParameterError
+
+
+@pytest.fixture(scope="module")
+def smoke_task():
+    return faces.make_task(faces.setting_for("smoke"), seed=0)
+
+
+def test_task_split_and_disjoint_pretraining(smoke_task):
+    t = smoke_task
+    assert len(t.people) == 5 and len(t.pretrain_people) == 10
+    assert not set(t.people) & set(t.pretrain_people)
+    assert t.x_train.shape[1:] == (32, 32, 3) and 0.0 <= t.x_train.min() and t.x_train.max() <= 1.0
+    counts = np.bincount(t.y_train), np.bincount(t.y_val)
+    assert all(counts[0] == 36) and all(counts[1] == 4)  # 40 images per person: first 90 % to train
+    assert set(np.unique(t.y_pretrain)) == set(range(10))
+
+
+def test_same_seed_same_people_and_explicit_people(smoke_task):
+    again = faces.make_task(faces.setting_for("smoke"), seed=0)
+    assert again.people == smoke_task.people
+    np.testing.assert_array_equal(again.x_val, smoke_task.x_val)
+    chosen = faces.make_task(faces.setting_for("smoke"), seed=0, people=["Adriana Lima", "Bill Gates"])
+    assert [faces.display_name(p) for p in chosen.people] == ["Adriana Lima", "Bill Gates"]
+
+
+def test_bad_people_and_settings_are_refused():
+    with pytest.raises(ParameterError, match="unknown identities \\['Nobody Here'\\]"):
+        faces.make_task(faces.setting_for("smoke"), seed=0, people=["Adriana Lima", "Nobody Here"])
+    with pytest.raises(ParameterError, match="at least two"):
+        faces.make_task(faces.setting_for("smoke"), seed=0, people=["Adriana Lima"])
+    with pytest.raises(ParameterError, match="'n_people'=0"):
+        faces.setting_for("smoke", n_people=0)
+    with pytest.raises(ParameterError, match="'profile'='tiny'"):
+        faces.setting_for("tiny")
+
+
+def test_flips_double_the_data():
+    x = np.arange(2 * 4 * 4 * 3, dtype=np.float32).reshape(2, 4, 4, 3)
+    fx, fy = faces.with_flips(x, np.array([0, 1]))
+    assert fx.shape == (4, 4, 4, 3) and list(fy) == [0, 1, 0, 1]
+    np.testing.assert_array_equal(fx[2], x[0][:, ::-1])
