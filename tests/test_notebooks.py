@@ -96,6 +96,7 @@ def built_book(executed, tmp_path_factory):
         shutil.copy(ROOT / name, book / name)
     for extra in [*(ROOT / "book").glob("*.md"), *(ROOT / "book").glob("*.bib")]:
         shutil.copy(extra, book / "book" / extra.name)
+    shutil.copytree(ROOT / "book" / "figures", book / "book" / "figures")
     for nb in executed.glob("*.ipynb"):
         if not nb.name.endswith(".src.ipynb"):
             shutil.copy(nb, book / "book" / "notebooks" / nb.name)
