@@ -64,11 +64,12 @@ class Attack:
         """Ascent direction from the gradient (signed gradient for L∞), and the updated velocity."""
         return tf.sign(grad), velocity
 
-    def _step(self, x, x0, y, velocity):
+    def _step(self, x, x0, y, velocity, record: bool):
         with tf.GradientTape() as tape:
             tape.watch(x)
-            p_orig = self.original(x, training=False)
             p_adapted = self.adapted(x, training=False)
+            # the original is only evaluated when the loss needs it or its predictions are recorded
+            p_orig = self.original(x, training=False) if self.needs_original or record else p_adapted
             loss = self.loss(p_orig, p_adapted, y)
         grad = tape.gradient(loss, x)
         d, velocity = self.direction(grad, velocity)
@@ -89,8 +90,13 @@ class Attack:
         if y.size and (y.min() < 0 or y.max() >= _classes(self.adapted)):
             raise ValueError(f"labels must be in [0, {_classes(self.adapted)}), got [{y.min()}, {y.max()}]")
 
-    def run(self, x: np.ndarray, y: np.ndarray, batch_size: int = 64, progress: bool = True) -> AttackResult:
-        """Attack all images in batches; record both models' predictions after every step."""
+    def run(self, x: np.ndarray, y: np.ndarray, batch_size: int = 64, progress: bool = True,
+            record: bool = True) -> AttackResult:
+        """Attack all images in batches; with `record`, keep both models' predictions after every step.
+
+        Without `record` (when only the final images matter) attacks whose loss ignores the
+        original skip its forward pass, and the recorded "original" predictions are meaningless.
+        """
         x, y = np.asarray(x, np.float32), np.asarray(y, np.int64)
         self._check(x, y)
         rng = np.random.default_rng(self.seed)
@@ -105,7 +111,7 @@ class Attack:
             v = tf.zeros_like(x0)
             preds = []
             for _ in range(self.steps):
-                xa, v, p = self._step_fn(xa, x0, yb, v)
+                xa, v, p = self._step_fn(xa, x0, yb, v, record)
                 preds.append(p)
             preds.append(self._predict_both(xa))
             advs.append(xa.numpy())

@@ -68,22 +68,24 @@ def _view(p_orig: np.ndarray, p_adapted: np.ndarray, y: np.ndarray) -> View:
 
 
 def evaluate_attack(attack: Attack, original: tf_keras.Model, adapted: tf_keras.Model, deployed: TFLiteModel,
-                    x: np.ndarray, y: np.ndarray, batch_size: int = 64, progress: bool = True) -> AttackReport:
+                    x: np.ndarray, y: np.ndarray, batch_size: int = 64, progress: bool = True,
+                    by_step: bool = True) -> AttackReport:
     """Craft with `attack`'s models, judge on the true original, the true QAT graph and the int8 TFLite model.
 
     The deployed view rounds adversarial images to the 8-bit pixel grid, as a stored image is.
+    Success after each step is recorded when the attack crafts on the true models and `by_step`.
     """
-    res = attack.run(x, y, batch_size=batch_size, progress=progress)
+    record = by_step and attack.original is original and attack.adapted is adapted
+    res = attack.run(x, y, batch_size=batch_size, progress=progress, record=record)
     x_grid = metrics.to_pixel_grid(res.x_adv)
     p_orig = original.predict(res.x_adv, batch_size=256, verbose=0)
     p_qat = adapted.predict(res.x_adv, batch_size=256, verbose=0)
     p_orig_grid = original.predict(x_grid, batch_size=256, verbose=0)
     p_int8 = deployed.predict(x_grid)
-    crafted_on_truth = attack.original is original and attack.adapted is adapted
-    if crafted_on_truth:
-        by_step = metrics.success_by_step(res.orig_pred, res.adapted_pred, y)
-    else:  # recorded predictions are the surrogates'; only the final step can be judged on the true models
-        by_step = np.full(attack.steps + 1, np.nan)
-        by_step[-1] = metrics.top1_success(p_orig, p_qat, y).value
+    if record:
+        curve = metrics.success_by_step(res.orig_pred, res.adapted_pred, y)
+    else:  # not recorded, or recorded on surrogates: only the final step is judged on the true models
+        curve = np.full(attack.steps + 1, np.nan)
+        curve[-1] = metrics.top1_success(p_orig, p_qat, y).value
     return AttackReport(attack.name(), _view(p_orig, p_qat, y), _view(p_orig_grid, p_int8, y),
-                        metrics.dssim(x, x_grid), by_step, res.x_adv, p_orig_grid, p_int8)
+                        metrics.dssim(x, x_grid), curve, res.x_adv, p_orig_grid, p_int8)

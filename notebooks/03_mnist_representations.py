@@ -98,7 +98,7 @@ sel = {d: np.flatnonzero(both & (data.y_test == d))[:n_per_digit] for d in digit
 attacked_idx = sel[digits[0]][:n_attack]
 x_att, y_att = data.x_test[attacked_idx], data.y_test[attacked_idx]
 diva, pgd = (evaluate.evaluate_attack(a, entry.fp32, entry.qat, entry.tflite, x_att, y_att,
-                                      batch_size=cfg.attack_batch_size)
+                                      batch_size=cfg.attack_batch_size, by_step=False)
              for a in (attacks.DIVA(entry.fp32, entry.qat), attacks.PGD(entry.fp32, entry.qat)))
 display(pd.DataFrame({n: {"top-1 success (QAT)": str(r.qat.top1), "top-1 success (int8)": str(r.tflite.top1),
                           "original still correct": str(r.qat.orig_still_correct)}

@@ -132,7 +132,7 @@ for arch in tqdm(cfg.archs, desc="attacks"):
         for name, atk in (("PGD", attacks.PGD(e.fp32, adapted, **kw)),
                           ("DIVA", attacks.DIVA(e.fp32, adapted, c=c, **kw))):
             runs[arch, kind, name] = evaluate.evaluate_attack(atk, e.fp32, adapted, deployed, x, y,
-                                                              batch_size=cfg.attack_batch_size)
+                                                              batch_size=cfg.attack_batch_size, by_step=False)
 display(pd.DataFrame([{"arch": a, "adapted model": k, "attack": n, "images": r.tflite.top1.n,
                        "top-1 success": str(r.tflite.top1), "top-5 success": str(r.tflite.top5),
                        "confidence delta": pct(r.tflite.conf_delta), "adapted fooled (Table 2)": str(r.tflite.evasion),

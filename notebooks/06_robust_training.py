@@ -93,7 +93,8 @@ for pair_name, e in (("robust", robust), ("non-robust", plain)):
     suite.update({f"DIVA c={cv:g}": attacks.DIVA(e.fp32, e.qat, c=float(cv), **kw) for cv in c_values})
     results[pair_name] = {"clean_fp32": metrics.accuracy(clean_o, y), "clean_int8": metrics.accuracy(clean_d, y)}
     for name, atk in suite.items():
-        r = evaluate.evaluate_attack(atk, e.fp32, e.qat, e.tflite, x, y, batch_size=cfg.attack_batch_size)
+        r = evaluate.evaluate_attack(atk, e.fp32, e.qat, e.tflite, x, y, batch_size=cfg.attack_batch_size,
+                                     by_step=False)
         po, pd_ = r.p_orig[valid], r.p_deployed[valid]
         results[pair_name][name] = {"top1": metrics.top1_success(po, pd_, y[valid]),
                                     "evasion": metrics.evasion(pd_, y[valid]),

@@ -107,7 +107,7 @@ print(f"{len(y)} images, {quota} per person, {sum(len(v) > 0 for v in per_person
 
 # %%
 kw = {"eps": 8 / 255, "step": 1 / 255, "steps": 20}
-runs = {name: evaluate.evaluate_attack(atk, entry.fp32, entry.qat, entry.tflite, x, y, batch_size=64)
+runs = {name: evaluate.evaluate_attack(atk, entry.fp32, entry.qat, entry.tflite, x, y, batch_size=64, by_step=False)
         for name, atk in (("PGD", attacks.PGD(entry.fp32, entry.qat, **kw)),
                           ("DIVA", attacks.DIVA(entry.fp32, entry.qat, c=c, **kw)))}
 display(pd.DataFrame([{"attack": n, "view": v, "top-1 success": str(getattr(r, k).top1),
@@ -157,7 +157,8 @@ tgt_rows, all_hits = [], []
 for t in tqdm(targets, desc="targets"):
     m = y != t
     r = evaluate.evaluate_attack(attacks.TargetedDIVA(entry.fp32, entry.qat, c=c, target=t, **kw), entry.fp32,
-                                 entry.qat, entry.tflite, x[m], y[m], batch_size=64, progress=False)
+                                 entry.qat, entry.tflite, x[m], y[m], batch_size=64, progress=False,
+                                 by_step=False)
     succ = (r.p_orig.argmax(1) == y[m]) & (r.p_deployed.argmax(1) != y[m])
     landed = r.p_deployed.argmax(1)[succ]
     all_hits.append(succ & (r.p_deployed.argmax(1) == t))

@@ -144,3 +144,13 @@ def test_pgd_matches_art(trained_small):
     ev_ours = metrics.evasion(entry.qat.predict(ours, verbose=0), y).value
     ev_art = metrics.evasion(entry.qat.predict(art, verbose=0), y).value
     assert abs(ev_ours - ev_art) <= 0.03, (ev_ours, ev_art)
+
+
+def test_not_recording_gives_the_same_images():
+    orig, qat = tiny_pair()
+    x = np.random.default_rng(1).random((5, 4, 4, 3)).astype(np.float32)
+    y = np.array([0, 1, 2, 3, 4])
+    for cls in (attacks.PGD, attacks.DIVA):
+        a = cls(orig, qat, steps=4)
+        np.testing.assert_array_equal(a.run(x, y, progress=False).x_adv,
+                                      a.run(x, y, progress=False, record=False).x_adv)
