@@ -50,7 +50,19 @@ class Attack:
         self.original, self.adapted = original, adapted
         self.eps, self.step, self.steps = float(eps), float(step), steps
         self.random_start, self.seed = random_start, seed
-        self._step_fn = tf.function(self._step, reduce_retracing=True)
+        image = tf.TensorSpec([None, *original.input_shape[1:]], tf.float32)
+        self._signature = [image, image, tf.TensorSpec([None], tf.int64), image]
+        self._step_fns: dict[bool, tf.types.experimental.GenericFunction] = {}
+        self._predict_fn = tf.function(self._predict_both, input_signature=[image])
+
+    def _compiled_step(self, record: bool):
+        """The step compiled once for any batch size (hyperparameters that may change are variables)."""
+        if record not in self._step_fns:
+            def step(x, x0, y, velocity):
+                return self._step(x, x0, y, velocity, record)
+
+            self._step_fns[record] = tf.function(step, input_signature=self._signature)
+        return self._step_fns[record]
 
     def name(self) -> str:
         """Short name for tables."""
@@ -77,7 +89,6 @@ class Attack:
         preds = tf.stack([tf.argmax(p_orig, 1), tf.argmax(p_adapted, 1)])
         return x_new, velocity, preds
 
-    @tf.function(reduce_retracing=True)
     def _predict_both(self, x):
         return tf.stack([tf.argmax(self.original(x, training=False), 1),
                          tf.argmax(self.adapted(x, training=False), 1)])
@@ -101,6 +112,7 @@ class Attack:
         self._check(x, y)
         rng = np.random.default_rng(self.seed)
         advs, hist = [], []
+        step_fn = self._compiled_step(record)
         for s in tqdm(range(0, len(x), batch_size), desc=self.name(), leave=False, disable=not progress):
             x0 = tf.constant(x[s : s + batch_size])
             yb = tf.constant(y[s : s + batch_size])
@@ -111,9 +123,9 @@ class Attack:
             v = tf.zeros_like(x0)
             preds = []
             for _ in range(self.steps):
-                xa, v, p = self._step_fn(xa, x0, yb, v, record)
+                xa, v, p = step_fn(xa, x0, yb, v)
                 preds.append(p)
-            preds.append(self._predict_both(xa))
+            preds.append(self._predict_fn(xa))
             advs.append(xa.numpy())
             hist.append(tf.stack(preds).numpy())  # (steps + 1, 2, B)
         h = np.concatenate(hist, axis=2) if hist else np.zeros((self.steps + 1, 2, 0), np.int64)
@@ -145,13 +157,23 @@ class DIVA(Attack):
     needs_original = True
 
     def __init__(self, original, adapted, *, c: float = 1.0, **kw):
-        if not c >= 0:
-            raise ValueError(f"c={c} must be >= 0 (the paper's default is 1)")
-        self.c = float(c)
+        self._c = tf.Variable(0.0, trainable=False, dtype=tf.float32)
+        self.c = c
         super().__init__(original, adapted, **kw)
 
+    @property
+    def c(self) -> float:
+        """Weight of the adapted model's term; setting it reuses the compiled step (e.g. in a sweep over c)."""
+        return float(self._c.numpy())
+
+    @c.setter
+    def c(self, value: float) -> None:
+        if not value >= 0:
+            raise ValueError(f"c={value} must be >= 0 (the paper's default is 1)")
+        self._c.assign(float(value))
+
     def loss(self, p_orig, p_adapted, y):
-        return _true_prob(p_orig, y) - self.c * _true_prob(p_adapted, y)
+        return _true_prob(p_orig, y) - self._c * _true_prob(p_adapted, y)
 
 
 class TargetedDIVA(DIVA):

@@ -69,6 +69,7 @@ PROFILES: dict[str, Profile] = {
         qat_learning_rate=1e-4,
         bn_recalibration_batches=40,
         attack_batch_size=256,
+        prune_epochs=3,
         notes={"purpose": "whole book on a 2-core CPU with the Fashion-MNIST stand-in"},
     ),
     "paper": Profile(

@@ -229,7 +229,7 @@ class PrunedEntry:
 def pruned_config(arch: str, profile: Profile, seed: int, target_sparsity: float) -> dict[str, Any]:
     """Everything that determines the pruned model."""
     return {"role": "pruned", "parent": original_config(arch, profile, seed), "target_sparsity": target_sparsity,
-            "prune_epochs": profile.prune_epochs, "lr": profile.qat_learning_rate}
+            "prune_epochs": profile.prune_epochs, "lr": profile.learning_rate}
 
 
 def get_pruned(arch: str, profile: Profile, seed: int, target_sparsity: float = 0.8,
@@ -255,7 +255,7 @@ def get_pruned(arch: str, profile: Profile, seed: int, target_sparsity: float = 
         model.load_weights(cache.path("original", ocfg) / "weights.h5")
         steps = profile.prune_epochs * -(-len(d.x_train) // profile.batch_size)
         wrapped = adapt.prune(model, target_sparsity, end_step=max(1, int(0.6 * steps)))
-        train.fit(wrapped, d.x_train, d.y_train, epochs=profile.prune_epochs, learning_rate=profile.qat_learning_rate,
+        train.fit(wrapped, d.x_train, d.y_train, epochs=profile.prune_epochs, learning_rate=profile.learning_rate,
                   batch_size=profile.batch_size, seed=seed, cosine=True, desc=f"{arch} prune",
                   callbacks=adapt.pruning_callbacks())
         stripped = adapt.strip_pruning(wrapped)

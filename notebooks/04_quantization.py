@@ -255,14 +255,15 @@ ablation = []
 for arch in tqdm(cfg.archs, desc="c ablation"):
     e = entries[arch]
     x, y = evalset[arch][0][:n_ablation], evalset[arch][1][:n_ablation]
+    sweep = attacks.DIVA(e.fp32, e.qat, c=c, eps=EPS, step=STEP, steps=STEPS)  # compiled once, c changed below
     for cv in c_values:
         if cv == c:  # the whitebox run above, restricted to the same images
             r = runs[arch, "whitebox", "DIVA"]
             po, pd_ = r.p_orig[:n_ablation], r.p_deployed[:n_ablation]
             top, fooled = metrics.top1_success(po, pd_, y), metrics.evasion(pd_, y)
         else:
-            r = evaluate.evaluate_attack(attacks.DIVA(e.fp32, e.qat, c=float(cv), eps=EPS, step=STEP, steps=STEPS),
-                                         e.fp32, e.qat, e.tflite, x, y, batch_size=cfg.attack_batch_size,
+            sweep.c = float(cv)
+            r = evaluate.evaluate_attack(sweep, e.fp32, e.qat, e.tflite, x, y, batch_size=cfg.attack_batch_size,
                                          progress=False, by_step=False)
             top, fooled = r.tflite.top1, r.tflite.evasion
         ablation.append({"arch": arch, "c": cv, "top-1 success": top, "adapted fooled": fooled})

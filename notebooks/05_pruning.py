@@ -63,7 +63,7 @@ display(report.settings_table({
     "models": ("ResNet50, MobileNet, DenseNet121 (ImageNet)", f"{', '.join(cfg.archs)} on {cfg.dataset}"),
     "pruning": ("Keras weight pruning, polynomial decay to 0.8, fine-tuned",
                 f"prune_low_magnitude on conv/dense kernels, 0 → {target_sparsity} over 60 % of "
-                f"{cfg.prune_epochs} epoch(s), lr {cfg.qat_learning_rate} with cosine decay"),
+                f"{cfg.prune_epochs} epoch(s), lr {cfg.learning_rate} with cosine decay"),
     "pruned + quantized": ("same QAT pipeline, sparsity preserved with tfmot",
                            f"Default8BitPrunePreserveQuantizeScheme, {cfg.qat_epochs} QAT epoch(s), int8 TFLite"),
     "deployed models": ("TFLite", "float32 TFLite (pruned), int8 TFLite (pruned + QAT), LiteRT interpreter"),

@@ -89,10 +89,12 @@ rows, results = [], {}
 for pair_name, e in (("robust", robust), ("non-robust", plain)):
     clean_o, clean_d = e.fp32.predict(x, batch_size=256, verbose=0), e.tflite.predict(x)
     valid = metrics.both_correct(clean_o, clean_d, y)
-    suite = {"PGD": attacks.PGD(e.fp32, e.qat, **kw)}
-    suite.update({f"DIVA c={cv:g}": attacks.DIVA(e.fp32, e.qat, c=float(cv), **kw) for cv in c_values})
+    diva = attacks.DIVA(e.fp32, e.qat, **kw)  # one compiled attack; its c is set per run below
+    suite = [("PGD", attacks.PGD(e.fp32, e.qat, **kw), None)] + [(f"DIVA c={cv:g}", diva, cv) for cv in c_values]
     results[pair_name] = {"clean_fp32": metrics.accuracy(clean_o, y), "clean_int8": metrics.accuracy(clean_d, y)}
-    for name, atk in suite.items():
+    for name, atk, cv in suite:
+        if cv is not None:
+            atk.c = float(cv)
         r = evaluate.evaluate_attack(atk, e.fp32, e.qat, e.tflite, x, y, batch_size=cfg.attack_batch_size,
                                      by_step=False)
         po, pd_ = r.p_orig[valid], r.p_deployed[valid]

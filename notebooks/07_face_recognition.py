@@ -156,6 +156,9 @@ targets = list(range(n_targets))  # the first people of the task in name order (
 tgt_rows, all_hits = [], []
 for t in tqdm(targets, desc="targets"):
     m = y != t
+    if not m.any():
+        print(f"target {names[t]}: every attacked image shows this person; skipped")
+        continue
     r = evaluate.evaluate_attack(attacks.TargetedDIVA(entry.fp32, entry.qat, c=c, target=t, **kw), entry.fp32,
                                  entry.qat, entry.tflite, x[m], y[m], batch_size=64, progress=False,
                                  by_step=False)

@@ -154,3 +154,17 @@ def test_not_recording_gives_the_same_images():
         a = cls(orig, qat, steps=4)
         np.testing.assert_array_equal(a.run(x, y, progress=False).x_adv,
                                       a.run(x, y, progress=False, record=False).x_adv)
+
+
+def test_changing_c_reuses_the_compiled_step_and_matches_a_fresh_attack():
+    orig, qat = tiny_pair()
+    x = np.random.default_rng(2).random((6, 4, 4, 3)).astype(np.float32)
+    y = np.arange(6) % 5
+    sweep = attacks.DIVA(orig, qat, c=1.0, steps=3)
+    sweep(x, y)
+    step = sweep._compiled_step(True)
+    sweep.c = 5.0
+    np.testing.assert_array_equal(sweep(x, y), attacks.DIVA(orig, qat, c=5.0, steps=3)(x, y))
+    assert sweep._compiled_step(True) is step and step.experimental_get_tracing_count() == 1
+    with pytest.raises(ValueError, match="c=-2"):
+        sweep.c = -2
