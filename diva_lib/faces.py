@@ -49,7 +49,7 @@ class FaceSetting:
 
 SETTINGS = {
     "smoke": FaceSetting(32, 5, 2, 5, 1, 32, 1e-3, 3e-4, 1e-5, 4, 10, "mirror", None),
-    "default": FaceSetting(48, 20, 12, 12, 1, 64, 1e-3, 3e-4, 1e-5, 20, None, "mirror", None),
+    "default": FaceSetting(32, 10, 10, 15, 1, 64, 1e-3, 3e-4, 1e-5, 20, None, "mirror", None),
     "paper": FaceSetting(224, 150, 0, 3, 2, 32, 0.0, 1e-4, 1e-5, 0, 0, "pubfig", "vggface"),
 }
 

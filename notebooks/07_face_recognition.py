@@ -25,7 +25,7 @@
 # %% tags=["parameters"]
 profile = "default"  # smoke | default | paper
 seed = 0
-n_people = None  # identities of the fine-tuned task (None: smoke 5, default 20, paper 150)
+n_people = None  # identities of the fine-tuned task (None: smoke 5, default 10, paper 150)
 people = None  # or an explicit list of identities, e.g. ["Nicolas Cage", "Jerry Seinfeld", ...]
 n_targets = None  # people used as targets of targeted DIVA (None: smoke 2, otherwise 10 as in the paper)
 c = 1.0  # DIVA's balance between the two models
