@@ -78,10 +78,26 @@ def original_config(arch: str, profile: Profile, seed: int) -> dict[str, Any]:
     }
 
 
+def _qat_of(role: str, parent: dict[str, Any], profile: Profile) -> dict[str, Any]:
+    """Configuration of a QAT model fine-tuned from the model that `parent` describes."""
+    return {"role": role, "parent": parent, "qat_epochs": profile.qat_epochs, "qat_lr": profile.qat_learning_rate}
+
+
 def qat_config(arch: str, profile: Profile, seed: int) -> dict[str, Any]:
     """Everything that determines the QAT model and its TFLite conversion."""
-    return {"role": "qat", "parent": original_config(arch, profile, seed),
-            "qat_epochs": profile.qat_epochs, "qat_lr": profile.qat_learning_rate}
+    return _qat_of("qat", original_config(arch, profile, seed), profile)
+
+
+class _Data:
+    """A run's data split, loaded on first use (cached models need none)."""
+
+    def __init__(self, profile: Profile, seed: int, stand_in: StandIn | None = None):
+        self.profile, self.seed, self._d = profile, seed, stand_in
+
+    def __call__(self) -> StandIn:
+        if self._d is None:
+            self._d = load_data(self.profile, self.seed)
+        return self._d
 
 
 def _fresh(arch: str, profile: Profile) -> tf_keras.Model:
@@ -129,11 +145,7 @@ def get(arch: str, profile: Profile, seed: int, cache: ModelCache | None = None,
     check_seed(seed)
     cache = cache or ModelCache()
     ocfg, qcfg = original_config(arch, profile, seed), qat_config(arch, profile, seed)
-
-    def need_data() -> StandIn:
-        nonlocal stand_in
-        stand_in = stand_in or load_data(profile, seed)
-        return stand_in
+    need_data = _Data(profile, seed, stand_in)
 
     def build_original(tmp: Path) -> None:
         d = need_data()
@@ -188,16 +200,15 @@ def get_surrogates(arch: str, profile: Profile, seed: int, teacher: ZooEntry, ca
     check_seed(seed)
     cache = cache or ModelCache()
     scfg = surrogate_config(arch, profile, seed)
-    sqcfg = {"role": "surrogate_qat", "parent": scfg, "qat_epochs": profile.qat_epochs,
-             "qat_lr": profile.qat_learning_rate}
+    sqcfg = _qat_of("surrogate_qat", scfg, profile)
+    need_data = _Data(profile, seed, stand_in)
     targets: np.ndarray | None = None
 
     def need() -> tuple[StandIn, np.ndarray]:
-        nonlocal stand_in, targets
-        stand_in = stand_in or load_data(profile, seed)
+        nonlocal targets
         if targets is None:
-            targets = distillation_targets(teacher.tflite.predict(stand_in.x_surrogate))
-        return stand_in, targets
+            targets = distillation_targets(teacher.tflite.predict(need_data().x_surrogate))
+        return need_data(), targets
 
     def build_student(tmp: Path) -> None:
         d, t = need()
@@ -240,13 +251,8 @@ def get_pruned(arch: str, profile: Profile, seed: int, target_sparsity: float = 
     entry = get(arch, profile, seed, cache, stand_in)
     ocfg = original_config(arch, profile, seed)
     pcfg = pruned_config(arch, profile, seed, target_sparsity)
-    pqcfg = {"role": "pruned_qat", "parent": pcfg, "qat_epochs": profile.qat_epochs,
-             "qat_lr": profile.qat_learning_rate}
-
-    def need_data() -> StandIn:
-        nonlocal stand_in
-        stand_in = stand_in or load_data(profile, seed)
-        return stand_in
+    pqcfg = _qat_of("pruned_qat", pcfg, profile)
+    need_data = _Data(profile, seed, stand_in)
 
     def build_pruned(tmp: Path) -> None:
         d = need_data()
@@ -305,13 +311,8 @@ def get_robust(arch: str, profile: Profile, seed: int, *, epochs: int, eps: floa
     get(arch, profile, seed, cache, stand_in)  # the starting point
     ocfg = original_config(arch, profile, seed)
     rcfg = robust_config(arch, profile, seed, epochs, eps, step, steps)
-    rqcfg = {"role": "robust_qat", "parent": rcfg, "qat_epochs": profile.qat_epochs,
-             "qat_lr": profile.qat_learning_rate}
-
-    def need_data() -> StandIn:
-        nonlocal stand_in
-        stand_in = stand_in or load_data(profile, seed)
-        return stand_in
+    rqcfg = _qat_of("robust_qat", rcfg, profile)
+    need_data = _Data(profile, seed, stand_in)
 
     def build_robust(tmp: Path) -> None:
         d = need_data()
