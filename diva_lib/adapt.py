@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,7 @@ import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 import tf_keras
 
+from diva_lib.files import atomic_write
 from diva_lib.models import Preprocess
 
 tf.get_logger().setLevel("ERROR")  # the converter's "Assets written to ..." lines are noise in a notebook
@@ -163,16 +163,9 @@ def gzipped_size(path: str | Path) -> int:
 
 
 def _write_atomic(blob: bytes, path: str | Path) -> Path:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(blob)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_write(path) as f:
+        f.write(blob)
+    return Path(path)
 
 
 def quantize_scope():

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from diva_lib.files import atomic_write
+
 DATA_DIR = Path(os.environ.get("DIVA_DATA", Path(__file__).resolve().parent.parent / "data"))
 DEFAULT_MIRROR = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 _IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -143,17 +145,9 @@ def prepare(
 
 def download(url: str, path: Path, timeout: float = 60.0) -> Path:
     """Download a URL to a path via a temporary file, so a failure leaves nothing behind."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f, urllib.request.urlopen(url, timeout=timeout) as r:
-            shutil.copyfileobj(r, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_write(path) as f, urllib.request.urlopen(url, timeout=timeout) as r:
+        shutil.copyfileobj(r, f)
+    return Path(path)
 
 
 def safe_extract(archive: Path, dest: Path) -> Path:

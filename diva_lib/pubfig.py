@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import tempfile
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +18,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from diva_lib.data import DataError
+from diva_lib.files import atomic_write
 
 URLS = {
     "dev": "https://www.cs.columbia.edu/CAVE/databases/pubfig/download/dev_urls.txt",
@@ -77,15 +76,8 @@ def fetch_one(e: Entry, out_dir: Path, size: int, timeout: float) -> str:
             face = im.convert("RGB").crop(e.rect).resize((size, size), Image.BILINEAR)
     except OSError as err:
         return f"undecodable ({err})"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            face.save(f, format="JPEG", quality=95)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as f:
+        face.save(f, format="JPEG", quality=95)
     return "ok"
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from diva_lib.files import atomic_write
 
 RESULTS_DIR = Path(os.environ.get("DIVA_RESULTS", Path(__file__).resolve().parent.parent / "results"))
 
@@ -51,18 +52,10 @@ def _plain(o: Any) -> Any:
 
 def save_json(obj: Any, path: str | Path) -> Path:
     """Write JSON via a temporary file and rename, so readers never see a partial file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2, sort_keys=True, default=_plain)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_write(path, "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=True, default=_plain)
+        f.write("\n")
+    return Path(path)
 
 
 def results_path(profile: str, name: str) -> Path:
