@@ -104,6 +104,14 @@ def _fresh(arch: str, profile: Profile) -> tf_keras.Model:
     return build_model(arch, profile.num_classes, profile.image_size, profile.weights)
 
 
+def _original_copy(arch: str, profile: Profile, seed: int, cache: ModelCache) -> tf_keras.Model:
+    """A fresh model holding the cached original's weights (seeded, for training that starts from it)."""
+    train.set_seed(seed)
+    model = _fresh(arch, profile)
+    model.load_weights(cache.path("original", original_config(arch, profile, seed)) / "weights.h5")
+    return model
+
+
 def _load_pair(arch: str, profile: Profile, fp32_dir: Path, qat_dir: Path) -> tuple[tf_keras.Model, tf_keras.Model]:
     """Rebuild a float model and its QAT version from cached weights."""
     fp32 = _fresh(arch, profile)
@@ -256,9 +264,7 @@ def get_pruned(arch: str, profile: Profile, seed: int, target_sparsity: float = 
 
     def build_pruned(tmp: Path) -> None:
         d = need_data()
-        train.set_seed(seed)
-        model = _fresh(arch, profile)
-        model.load_weights(cache.path("original", ocfg) / "weights.h5")
+        model = _original_copy(arch, profile, seed, cache)
         steps = profile.prune_epochs * -(-len(d.x_train) // profile.batch_size)
         wrapped = adapt.prune(model, target_sparsity, end_step=max(1, int(0.6 * steps)))
         train.fit(wrapped, d.x_train, d.y_train, epochs=profile.prune_epochs, learning_rate=profile.learning_rate,
@@ -309,16 +315,13 @@ def get_robust(arch: str, profile: Profile, seed: int, *, epochs: int, eps: floa
     check_seed(seed)
     cache = cache or ModelCache()
     get(arch, profile, seed, cache, stand_in)  # the starting point
-    ocfg = original_config(arch, profile, seed)
     rcfg = robust_config(arch, profile, seed, epochs, eps, step, steps)
     rqcfg = _qat_of("robust_qat", rcfg, profile)
     need_data = _Data(profile, seed, stand_in)
 
     def build_robust(tmp: Path) -> None:
         d = need_data()
-        train.set_seed(seed)
-        model = _fresh(arch, profile)
-        model.load_weights(cache.path("original", ocfg) / "weights.h5")
+        model = _original_copy(arch, profile, seed, cache)
         t = time.perf_counter()
         train.adversarial_fit(model, d.x_train, d.y_train, epochs=epochs, learning_rate=profile.learning_rate,
                               batch_size=profile.batch_size, seed=seed, eps=eps, step=step, steps=steps,
