@@ -41,11 +41,34 @@ def smoke_data(smoke_profile):
     return zoo.load_data(smoke_profile, seed=0)
 
 
+SLOWEST_FIRST = ["densenet121", "resnet50", "mobilenet"]
+_PREBUILD = "import sys; from diva_lib import config, zoo; zoo.get(sys.argv[1], config.get_profile('smoke'), 0)"
+
+
+def _prebuild_in_parallel(archs: tuple[str, ...]) -> None:
+    """Train and convert the smoke models two at a time in subprocesses, into this session's cache.
+
+    TFLite conversion is single-threaded, so two builds share two cores well; the fixture then
+    loads the cached models (a failed build is simply redone, with its error, in-process).
+    """
+    import subprocess
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    def build(arch: str) -> None:
+        subprocess.run([sys.executable, "-c", _PREBUILD, arch], cwd=ROOT, capture_output=True)
+
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(build, archs))
+
+
 @pytest.fixture(scope="session")
 def smoke_zoo(smoke_profile, smoke_data):
     """Build each architecture once per session (QAT + int8 conversion), shared with the notebook tests."""
     from diva_lib import zoo
+    from diva_lib.config import ARCHS
 
+    _prebuild_in_parallel(tuple(sorted(ARCHS, key=SLOWEST_FIRST.index)))
     built = {}
 
     def get(arch: str):
