@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 _ZOO_FIXTURES = {"smoke_zoo", "smoke_data", "smoke_profile"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups
 def pytest_collection_modifyitems(items):
     """Under pytest-xdist, keep every test that shares the session's smoke zoo on one worker."""
     for item in items:
