@@ -56,7 +56,12 @@ class Attack:
         self._predict_fn = tf.function(self._predict_both, input_signature=[image])
 
     def _compiled_step(self, record: bool):
-        """The step compiled once for any batch size (hyperparameters that may change are variables)."""
+        """The step compiled once for any batch size (hyperparameters that may change are variables).
+
+        An attack whose loss needs the original computes its predictions anyway, so it keeps one
+        compiled step for recorded and unrecorded runs.
+        """
+        record = record or self.needs_original
         if record not in self._step_fns:
             def step(x, x0, y, velocity):
                 return self._step(x, x0, y, velocity, record)
@@ -106,7 +111,7 @@ class Attack:
         """Attack all images in batches; with `record`, keep both models' predictions after every step.
 
         Without `record` (when only the final images matter) attacks whose loss ignores the
-        original skip its forward pass, and the recorded "original" predictions are meaningless.
+        original skip its forward pass, and the result holds no predictions (empty arrays).
         """
         x, y = np.asarray(x, np.float32), np.asarray(y, np.int64)
         self._check(x, y)
@@ -125,9 +130,10 @@ class Attack:
             for _ in range(self.steps):
                 xa, v, p = step_fn(xa, x0, yb, v)
                 preds.append(p)
-            preds.append(self._predict_fn(xa))
             advs.append(xa.numpy())
-            hist.append(tf.stack(preds).numpy())  # (steps + 1, 2, B)
+            if record:
+                preds.append(self._predict_fn(xa))
+                hist.append(tf.stack(preds).numpy())  # (steps + 1, 2, B)
         h = np.concatenate(hist, axis=2) if hist else np.zeros((self.steps + 1, 2, 0), np.int64)
         return AttackResult(np.concatenate(advs) if advs else x.copy(), h[:, 0], h[:, 1])
 

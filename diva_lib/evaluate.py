@@ -67,25 +67,41 @@ def _view(p_orig: np.ndarray, p_adapted: np.ndarray, y: np.ndarray) -> View:
                 metrics.accuracy(p_orig, y))
 
 
+def judge(name: str, x: np.ndarray, y: np.ndarray, x_adv: np.ndarray, original: tf_keras.Model,
+          adapted: tf_keras.Model, deployed: TFLiteModel, success_by_step: np.ndarray) -> AttackReport:
+    """Measure adversarial images on the true original, the true QAT graph and the int8 TFLite model.
+
+    The deployed view rounds adversarial images to the 8-bit pixel grid, as a stored image is.
+    """
+    x_grid = metrics.to_pixel_grid(x_adv)
+    p_orig = original.predict(x_adv, batch_size=256, verbose=0)
+    p_qat = adapted.predict(x_adv, batch_size=256, verbose=0)
+    p_orig_grid = original.predict(x_grid, batch_size=256, verbose=0)
+    p_int8 = deployed.predict(x_grid)
+    curve = np.array(success_by_step, dtype=float)
+    if np.isnan(curve[-1]):  # not recorded: only the final step is judged, on the true models
+        curve[-1] = metrics.top1_success(p_orig, p_qat, y).value
+    return AttackReport(name, _view(p_orig, p_qat, y), _view(p_orig_grid, p_int8, y), metrics.dssim(x, x_grid),
+                        curve, x_adv, p_orig_grid, p_int8)
+
+
 def evaluate_attack(attack: Attack, original: tf_keras.Model, adapted: tf_keras.Model, deployed: TFLiteModel,
                     x: np.ndarray, y: np.ndarray, batch_size: int = 64, progress: bool = True,
                     by_step: bool = True) -> AttackReport:
-    """Craft with `attack`'s models, judge on the true original, the true QAT graph and the int8 TFLite model.
+    """Craft with `attack`'s models, then `judge` the images on the true models.
 
-    The deployed view rounds adversarial images to the 8-bit pixel grid, as a stored image is.
     Success after each step is recorded when the attack crafts on the true models and `by_step`.
     """
     record = by_step and attack.original is original and attack.adapted is adapted
     res = attack.run(x, y, batch_size=batch_size, progress=progress, record=record)
-    x_grid = metrics.to_pixel_grid(res.x_adv)
-    p_orig = original.predict(res.x_adv, batch_size=256, verbose=0)
-    p_qat = adapted.predict(res.x_adv, batch_size=256, verbose=0)
-    p_orig_grid = original.predict(x_grid, batch_size=256, verbose=0)
-    p_int8 = deployed.predict(x_grid)
-    if record:
-        curve = metrics.success_by_step(res.orig_pred, res.adapted_pred, y)
-    else:  # not recorded, or recorded on surrogates: only the final step is judged on the true models
-        curve = np.full(attack.steps + 1, np.nan)
-        curve[-1] = metrics.top1_success(p_orig, p_qat, y).value
-    return AttackReport(attack.name(), _view(p_orig, p_qat, y), _view(p_orig_grid, p_int8, y),
-                        metrics.dssim(x, x_grid), curve, res.x_adv, p_orig_grid, p_int8)
+    curve = metrics.success_by_step(res.orig_pred, res.adapted_pred, y) if record else np.full(attack.steps + 1,
+                                                                                               np.nan)
+    return judge(attack.name(), x, y, res.x_adv, original, adapted, deployed, curve)
+
+
+def restrict(report: AttackReport, x: np.ndarray, y: np.ndarray, original: tf_keras.Model, adapted: tf_keras.Model,
+             deployed: TFLiteModel) -> AttackReport:
+    """The report of the same run on its first len(y) images (attacks are per image and deterministic)."""
+    n = len(y)
+    curve = np.full(len(report.success_by_step), np.nan)
+    return judge(report.attack, x, y, report.x_adv[:n], original, adapted, deployed, curve)

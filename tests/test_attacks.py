@@ -168,3 +168,24 @@ def test_changing_c_reuses_the_compiled_step_and_matches_a_fresh_attack():
     assert sweep._compiled_step(True) is step and step.experimental_get_tracing_count() == 1
     with pytest.raises(ValueError, match="c=-2"):
         sweep.c = -2
+
+
+def test_diva_keeps_one_compiled_step_for_recorded_and_unrecorded_runs():
+    orig, qat = tiny_pair()
+    a = attacks.DIVA(orig, qat, steps=2)
+    assert a._compiled_step(False) is a._compiled_step(True)
+    assert attacks.PGD(orig, qat, steps=2).run(np.zeros((2, 4, 4, 3), np.float32), np.zeros(2, int),
+                                               progress=False, record=False).orig_pred.shape == (3, 0)
+
+
+@pytest.mark.slow
+def test_restricted_report_equals_a_run_on_the_first_images(trained_small):
+    entry, x, y = trained_small
+    pgd = attacks.PGD(entry.fp32, entry.qat, steps=5)
+    full = evaluate.evaluate_attack(pgd, entry.fp32, entry.qat, entry.tflite, x, y, by_step=False)
+    part = evaluate.evaluate_attack(pgd, entry.fp32, entry.qat, entry.tflite, x[:12], y[:12], by_step=False)
+    cut = evaluate.restrict(full, x[:12], y[:12], entry.fp32, entry.qat, entry.tflite)
+    # per-image attack: the batch an image was crafted in changes at most float round-off
+    assert np.mean(np.abs(cut.x_adv - part.x_adv) > 1e-6) < 0.01
+    assert cut.tflite.top1.n == 12 and abs(cut.tflite.top1.value - part.tflite.top1.value) <= 1 / 12
+    assert np.isnan(cut.success_by_step[0]) and cut.success_by_step[-1] == cut.qat.top1.value
