@@ -18,7 +18,7 @@ def test_task_split_and_disjoint_pretraining(smoke_task):
     assert not set(t.people) & set(t.pretrain_people)
     assert t.x_train.shape[1:] == (32, 32, 3) and 0.0 <= t.x_train.min() and t.x_train.max() <= 1.0
     counts = np.bincount(t.y_train), np.bincount(t.y_val)
-    assert all(counts[0] == 36) and all(counts[1] == 4)  # 40 images per person: first 90 % to train
+    assert all(counts[0] == 7) and all(counts[1] == 3)  # AT&T: 10 images per person, first 70 % to train
     assert set(np.unique(t.y_pretrain)) == set(range(10))
 
 
@@ -26,15 +26,21 @@ def test_same_seed_same_people_and_explicit_people(smoke_task):
     again = faces.make_task(faces.setting_for("smoke"), seed=0)
     assert again.people == smoke_task.people
     np.testing.assert_array_equal(again.x_val, smoke_task.x_val)
-    chosen = faces.make_task(faces.setting_for("smoke"), seed=0, people=["Adriana Lima", "Bill Gates"])
-    assert [faces.display_name(p) for p in chosen.people] == ["Adriana Lima", "Bill Gates"]
+    chosen = faces.make_task(faces.setting_for("smoke"), seed=0, people=["s3", "att_faces:s12"])
+    assert [faces.display_name(p) for p in chosen.people] == ["s12", "s3"]
+    assert not {"att_faces:s3", "att_faces:s12"} & set(chosen.pretrain_people)
+    pins = faces.make_task(faces.setting_for("smoke", source="mirror"), seed=0, people=["Adriana Lima", "Bill Gates"])
+    assert [faces.display_name(p) for p in pins.people] == ["Adriana Lima", "Bill Gates"]
+    assert np.bincount(pins.y_val).tolist() == [12, 12]  # 40 images per person, 70 % to train
 
 
 def test_bad_people_and_settings_are_refused():
     with pytest.raises(ParameterError, match="unknown identities \\['Nobody Here'\\]"):
-        faces.make_task(faces.setting_for("smoke"), seed=0, people=["Adriana Lima", "Nobody Here"])
+        faces.make_task(faces.setting_for("smoke"), seed=0, people=["s1", "Nobody Here"])
     with pytest.raises(ParameterError, match="at least two"):
-        faces.make_task(faces.setting_for("smoke"), seed=0, people=["Adriana Lima"])
+        faces.make_task(faces.setting_for("smoke"), seed=0, people=["s1"])
+    with pytest.raises(ParameterError, match="'n_people'=41 exceeds the 40 people"):
+        faces.make_task(faces.setting_for("smoke", n_people=41), seed=0)
     with pytest.raises(ParameterError, match="'n_people'=0"):
         faces.setting_for("smoke", n_people=0)
     with pytest.raises(ParameterError, match="'profile'='tiny'"):
