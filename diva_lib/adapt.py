@@ -47,11 +47,37 @@ class NoOpQuantizeConfig(OutputQuantizeConfig):
         return []
 
 
+class InputRangeQuantizeConfig(OutputQuantizeConfig):
+    """An 8-bit quantizer over a fixed, known output range (the Preprocess layer's affine map of [0, 1] pixels).
+
+    tfmot's moving-average quantizer starts at [-6, 6] and moves 0.1 % per training batch, so a
+    mean-subtracted 0-255 input (caffe, VGGFace2: about [-124, 151]) stays clipped for thousands
+    of batches; the exact range needs no training.
+    """
+
+    def __init__(self, low: float, high: float):
+        self.low, self.high = float(low), float(high)
+
+    def get_output_quantizers(self, layer):
+        return [_q.quantizers.FixedQuantizer(num_bits=8, init_min=self.low, init_max=self.high, narrow_range=False)]
+
+    def get_config(self):
+        return {"low": self.low, "high": self.high}
+
+
 _SCOPE = {
     "OutputQuantizeConfig": OutputQuantizeConfig,
     "NoOpQuantizeConfig": NoOpQuantizeConfig,
+    "InputRangeQuantizeConfig": InputRangeQuantizeConfig,
     "Preprocess": Preprocess,
 }
+
+
+def preprocess_range(layer: Preprocess) -> tuple[float, float]:
+    """(min, max) of the Preprocess layer's output over [0, 1] inputs."""
+    scale, offset = np.broadcast_arrays(np.asarray(layer.scale, np.float64), np.asarray(layer.offset, np.float64))
+    ends = np.stack([offset, scale + offset])
+    return float(ends.min()), float(ends.max())
 
 
 def _follows_conv(layer: tf_keras.layers.Layer) -> bool:
@@ -60,9 +86,10 @@ def _follows_conv(layer: tf_keras.layers.Layer) -> bool:
     return len(inbound) == 1 and isinstance(inbound[0], _CONV_TYPES)
 
 
-def _annotate(layer: tf_keras.layers.Layer) -> tf_keras.layers.Layer:
+def _annotate(layer: tf_keras.layers.Layer, exact_input_range: bool) -> tf_keras.layers.Layer:
     if isinstance(layer, Preprocess):
-        return _q.quantize_annotate_layer(layer, OutputQuantizeConfig())
+        config = InputRangeQuantizeConfig(*preprocess_range(layer)) if exact_input_range else OutputQuantizeConfig()
+        return _q.quantize_annotate_layer(layer, config)
     if isinstance(layer, tf_keras.layers.BatchNormalization) and not _follows_conv(layer):
         return _q.quantize_annotate_layer(layer, OutputQuantizeConfig())
     if isinstance(layer, (tf_keras.layers.Concatenate, tf_keras.layers.AveragePooling2D)):
@@ -70,12 +97,15 @@ def _annotate(layer: tf_keras.layers.Layer) -> tf_keras.layers.Layer:
     return layer
 
 
-def quantize(model: tf_keras.Model, preserve_sparsity: bool = False) -> tf_keras.Model:
+def quantize(model: tf_keras.Model, preserve_sparsity: bool = False, exact_input_range: bool = False
+             ) -> tf_keras.Model:
     """Wrap a float model for 8-bit quantization-aware training (weights copied, not trained).
 
     With `preserve_sparsity`, tfmot's pruning-preserving scheme keeps pruned weights at zero.
+    With `exact_input_range`, the preprocessed input is quantized over its exact range
+    (`InputRangeQuantizeConfig`) instead of tfmot's moving-average range learnt during QAT.
     """
-    annotated = tf_keras.models.clone_model(model, clone_function=_annotate)
+    annotated = tf_keras.models.clone_model(model, clone_function=lambda layer: _annotate(layer, exact_input_range))
     annotated.set_weights(model.get_weights())
     annotated = _q.quantize_annotate_model(annotated)
     scheme = tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme() if preserve_sparsity else None

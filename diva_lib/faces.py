@@ -51,7 +51,7 @@ class FaceSetting:
 
 SETTINGS = {
     "smoke": FaceSetting(32, 5, 2, 5, 1, 32, 1e-3, 3e-4, 1e-5, 4, 10, "att", None, 0.7),
-    "default": FaceSetting(32, 40, 10, 30, 2, 64, 1e-3, 3e-4, 1e-5, 20, None, "att", None, 0.7),
+    "default": FaceSetting(32, 40, 10, 30, 10, 64, 1e-3, 3e-4, 1e-5, 20, None, "att", None, 0.7),
     "paper": FaceSetting(224, 150, 0, 3, 2, 32, 0.0, 1e-4, 1e-5, 0, 0, "pubfig", "vggface", 0.9),
 }
 
@@ -139,13 +139,21 @@ def _digest(items: list[str]) -> str:
     return hashlib.sha256("\n".join(items).encode()).hexdigest()[:16]
 
 
+# the settings that determine the pretrained backbone (each later stage adds its own to its cache key)
+_PRETRAIN_FIELDS = ("image_size", "pretrain_epochs", "batch_size", "pretrain_lr", "bn_batches", "max_pretrain_people",
+                    "source", "weights")
+
+
 def get_models(setting: FaceSetting, seed: int, task: FaceTask, cache: ModelCache | None = None) -> ZooEntry:
     """Pretrained backbone → fine-tuned original → QAT + int8 TFLite, each cached by its full configuration."""
     cache = cache or ModelCache()
-    base = {"recipe": RECIPE, **asdict(setting), "seed": seed}
-    pcfg = {"role": "face_pretrained", **base, "pretrain_people": _digest(task.pretrain_people)}
-    ocfg = {"role": "face_original", "parent": pcfg, "people": task.people}
-    qcfg = {"role": "face_qat", "parent": ocfg}
+    fields = asdict(setting)
+    pcfg = {"role": "face_pretrained", "recipe": RECIPE, "seed": seed, "pretrain_people": _digest(task.pretrain_people),
+            **{k: fields[k] for k in _PRETRAIN_FIELDS}}
+    ocfg = {"role": "face_original", "parent": pcfg, "people": task.people, "train_share": setting.train_share,
+            "finetune_epochs": setting.finetune_epochs, "finetune_lr": setting.finetune_lr}
+    qcfg = {"role": "face_qat", "parent": ocfg, "qat_epochs": setting.qat_epochs, "qat_lr": setting.qat_lr,
+            "input_quantizer": "exact"}
 
     def build_pretrained(tmp: Path) -> None:
         train.set_seed(seed)
@@ -175,7 +183,7 @@ def get_models(setting: FaceSetting, seed: int, task: FaceTask, cache: ModelCach
         train.set_seed(seed)
         model = build_vggface_resnet50(len(task.people), setting.image_size)
         model.load_weights(str(cache.path("face_original", ocfg) / "weights.h5"))
-        qat = adapt.quantize(model)
+        qat = adapt.quantize(model, exact_input_range=True)
         x, y = with_flips(task.x_train, task.y_train)
         train.fit(qat, x, y, epochs=setting.qat_epochs, learning_rate=setting.qat_lr, batch_size=setting.batch_size,
                   seed=seed, desc="face QAT")
@@ -189,7 +197,7 @@ def get_models(setting: FaceSetting, seed: int, task: FaceTask, cache: ModelCach
     fp32 = build_vggface_resnet50(len(task.people), setting.image_size)
     fp32.load_weights(str(opath / "weights.h5"))
     with adapt.quantize_scope():
-        qat = adapt.quantize(fp32)
+        qat = adapt.quantize(fp32, exact_input_range=True)
         qat.load_weights(str(qpath / "weights.h5"))
     return ZooEntry("vggface_resnet50", fp32, qat, adapt.TFLiteModel(qpath / "model_int8.tflite"))
 

@@ -76,7 +76,8 @@ display(report.settings_table({
                          f"{len(task.y_val)} validation images, first {setting.train_share:.0%} of each person to "
                          "train"),
     "resolution": ("224×224", f"{setting.image_size}×{setting.image_size}"),
-    "adaptation": ("tfmot quantize_model + fine-tuning, TFLite int8", f"QAT {setting.qat_epochs} epoch(s), TFLite int8"),
+    "adaptation": ("tfmot quantize_model + fine-tuning, TFLite int8",
+                   f"QAT {setting.qat_epochs} epoch(s), preprocessed input quantized over its exact range, TFLite int8"),
     "validation set": ("450 images (3 per person) both models classify correctly",
                        "validation images all three models classify correctly, the same number per person"),
     "attack": ("ε = 8/255, step 1/255, 20 steps", "ε = 8/255, step 1/255, 20 steps"),

@@ -96,3 +96,30 @@ def test_pruning_reaches_target_and_int8_keeps_the_zeros(tmp_path):
 def test_bad_pruning_parameters(kwargs, needle):
     with pytest.raises(ValueError, match=needle):
         adapt.prune(_tiny_conv(), **kwargs)
+
+
+def test_exact_input_range_keeps_a_wide_preprocessed_input_unclipped(tmp_path):
+    import tf_keras
+
+    from diva_lib import train
+    from diva_lib.models import Preprocess
+
+    tf_keras.utils.set_random_seed(0)
+    inp = tf_keras.Input((8, 8, 3))
+    pre = Preprocess("vggface2")
+    out = tf_keras.layers.Dense(4, activation="softmax")(tf_keras.layers.Flatten()(
+        tf_keras.layers.Conv2D(8, 3, activation="relu")(pre(inp))))
+    model = tf_keras.Model(inp, out)
+    low, high = adapt.preprocess_range(pre)
+    assert low == pytest.approx(-131.0912) and high == pytest.approx(255 - 91.4953, rel=1e-6)
+    rng = np.random.default_rng(0)
+    x, y = rng.random((128, 8, 8, 3), dtype=np.float32), rng.integers(0, 4, 128)
+    with adapt.quantize_scope():
+        qat = adapt.quantize(model, exact_input_range=True)
+    train.fit(qat, x, y, epochs=1, learning_rate=1e-3, batch_size=32, seed=0)
+    wrapped = next(layer for layer in qat.layers if "preprocess" in layer.name)
+    quantized_input = tf_keras.Model(qat.input, wrapped.output)(x).numpy()
+    assert quantized_input.min() < -100 and quantized_input.max() > 100  # a ±6 starting range would clip here
+    adapt.to_tflite_int8(qat, tmp_path / "m.tflite", x[:32])
+    agree = (adapt.TFLiteModel(tmp_path / "m.tflite").predict(x).argmax(1) == qat.predict(x, verbose=0).argmax(1))
+    assert agree.mean() >= 0.9
