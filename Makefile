@@ -20,7 +20,7 @@ data: venv
 	$(BIN)/python data_scripts/fetch.py --mirror "$(DATA_MIRROR)" all
 
 test: data
-	$(BIN)/python -m pytest -q -rs -n 2 --dist loadgroup --durations=10
+	$(BIN)/python -m pytest -q -rs -n 2 --dist loadfile --durations=15
 
 lint: venv
 	$(BIN)/ruff check diva_lib tests data_scripts benchmarks book
@@ -33,9 +33,10 @@ book: notebooks
 	$(BIN)/jupyter-book build --quiet .
 	@echo "Book: $(CURDIR)/_build/html/index.html"
 
-# Re-run every notebook into .verify/ and compare its numbers with the committed results/$(PROFILE).
+# Re-run every notebook into .verify/ (recomputing every attack, storing it for later warm runs)
+# and compare its numbers with the committed results/$(PROFILE).
 verify: data
-	DIVA_RESULTS=$(CURDIR)/.verify $(BIN)/python book/execute.py --profile $(PROFILE) --out .verify/notebooks
+	DIVA_RESULTS=$(CURDIR)/.verify DIVA_ATTACK_CACHE_MODE=refresh $(BIN)/python book/execute.py --profile $(PROFILE) --out .verify/notebooks
 	$(BIN)/python book/verify.py --reference results/$(PROFILE) --fresh .verify/$(PROFILE)
 
 bench: data

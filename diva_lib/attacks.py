@@ -3,7 +3,9 @@
 Every attack is a small class on one base, `Attack`: projected gradient ascent of a per-example
 loss, batched, with the whole step compiled by `tf.function`. Images are in [0, 1]; models take
 [0, 1] images (their preprocessing is a layer inside them), so the ε-ball and the pixel range
-are enforced in the space the attacker controls.
+are enforced in the space the attacker controls. Runs are memoised in an `ArrayCache` keyed
+by the attack, its parameters, both models' weights and the images, so a rerun with nothing
+changed reads its adversarial images instead of recomputing them.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 from tqdm.auto import tqdm
+
+from diva_lib.cache import ArrayCache, digest
 
 _EPS = 1e-12
 
@@ -73,6 +77,10 @@ class Attack:
         """Short name for tables."""
         return type(self).__name__
 
+    def params(self) -> dict[str, float | int | bool | str]:
+        """Every hyperparameter that changes the adversarial images."""
+        return {k: v for k, v in vars(self).items() if isinstance(v, float | int | bool | str)}
+
     def loss(self, p_orig: tf.Tensor, p_adapted: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
         """Per-example loss to maximise, from both models' softmax outputs."""
         raise NotImplementedError
@@ -107,14 +115,22 @@ class Attack:
             raise ValueError(f"labels must be in [0, {_classes(self.adapted)}), got [{y.min()}, {y.max()}]")
 
     def run(self, x: np.ndarray, y: np.ndarray, batch_size: int = 64, progress: bool = True,
-            record: bool = True) -> AttackResult:
+            record: bool = True, cache: ArrayCache | None = None) -> AttackResult:
         """Attack all images in batches; with `record`, keep both models' predictions after every step.
 
         Without `record` (when only the final images matter) attacks whose loss ignores the
         original skip its forward pass, and the result holds no predictions (empty arrays).
+        The result is read from or stored in `cache` (default: `ArrayCache()`).
         """
         x, y = np.asarray(x, np.float32), np.asarray(y, np.int64)
         self._check(x, y)
+        key = digest(type(self).__name__, self.params(), record, batch_size, x, y,
+                     *self.original.get_weights(), *self.adapted.get_weights())
+        arrays = (cache or ArrayCache()).get_or_compute(
+            self.name(), key, lambda: vars(self._craft(x, y, batch_size, progress, record)))
+        return AttackResult(**arrays)
+
+    def _craft(self, x: np.ndarray, y: np.ndarray, batch_size: int, progress: bool, record: bool) -> AttackResult:
         rng = np.random.default_rng(self.seed)
         advs, hist = [], []
         step_fn = self._compiled_step(record)
@@ -177,6 +193,10 @@ class DIVA(Attack):
         if not value >= 0:
             raise ValueError(f"c={value} must be >= 0 (the paper's default is 1)")
         self._c.assign(float(value))
+
+    def params(self) -> dict[str, float | int | bool | str]:
+        """Every hyperparameter that changes the adversarial images, c included."""
+        return {**super().params(), "c": self.c}
 
     def loss(self, p_orig, p_adapted, y):
         return _true_prob(p_orig, y) - self._c * _true_prob(p_adapted, y)

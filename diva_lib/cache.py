@@ -1,15 +1,24 @@
-"""On-disk cache of trained models, keyed by a hash of their full configuration, written atomically."""
+"""On-disk caches, written atomically: trained models keyed by their configuration, and arrays
+(adversarial images) keyed by a hash of everything they were computed from.
+
+Builds of one model are serialised by a lock file, so two processes (two notebooks, two test
+workers) asking for the same model build it once; the second waits and then loads it.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 CACHE_DIR = Path(os.environ.get("DIVA_CACHE", Path(__file__).resolve().parent.parent / ".cache" / "models"))
 
@@ -34,26 +43,98 @@ class ModelCache:
         """Whether a complete entry exists."""
         return (self.path(name, config) / "config.json").is_file()
 
+    @contextlib.contextmanager
+    def _lock(self, entry: str, blocking: bool = True) -> Iterator[bool]:
+        """Hold the entry's build lock (yield False if not blocking and another process holds it)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / f".lock-{entry}", "a") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
     def get_or_build(self, name: str, config: dict[str, Any], build: Callable[[Path], None]) -> Path:
         """Return the entry's folder, calling `build(tmp_dir)` to create it first if it is missing."""
         final = self.path(name, config)
         if self.has(name, config):
             return final
-        self.root.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=f".tmp-{final.name}-"))
-        try:
-            build(tmp)
-            (tmp / "config.json").write_text(json.dumps(config, sort_keys=True, indent=1, default=str))
-            if final.exists():  # an entry without config.json is a leftover of an older layout
-                shutil.rmtree(final)
-            os.replace(tmp, final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        with self._lock(final.name):
+            if self.has(name, config):  # another process built it while this one waited
+                return final
+            tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=f".tmp-{final.name}-"))
+            try:
+                build(tmp)
+                (tmp / "config.json").write_text(json.dumps(config, sort_keys=True, indent=1, default=str))
+                if final.exists():  # an entry without config.json is a leftover of an older layout
+                    shutil.rmtree(final)
+                os.replace(tmp, final)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
         return final
 
     def clean_partial(self) -> int:
-        """Remove temporary folders left by killed builds; return how many were removed."""
-        stale = list(self.root.glob(".tmp-*")) if self.root.exists() else []
-        for p in stale:
-            shutil.rmtree(p, ignore_errors=True)
-        return len(stale)
+        """Remove temporary folders left by killed builds (not those of running builds); return how many."""
+        removed = 0
+        for p in sorted(self.root.glob(".tmp-*")) if self.root.exists() else []:
+            entry = p.name[len(".tmp-"):].rsplit("-", 1)[0]
+            with self._lock(entry, blocking=False) as free:
+                if free:
+                    shutil.rmtree(p, ignore_errors=True)
+                    removed += 1
+        return removed
+
+
+ATTACK_CACHE_DIR = Path(os.environ.get("DIVA_ATTACK_CACHE", CACHE_DIR.parent / "attacks"))
+MODES = ("use", "refresh", "off")
+
+
+def digest(*arrays: Any) -> str:
+    """Content hash of arrays (shape, dtype and bytes) and JSON-serialisable values."""
+    h = hashlib.blake2b(digest_size=16)
+    for a in arrays:
+        if isinstance(a, np.ndarray):
+            h.update(f"{a.dtype}{a.shape}".encode())
+            h.update(np.ascontiguousarray(a).tobytes())
+        else:
+            h.update(json.dumps(a, sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
+class ArrayCache:
+    """Results of deterministic computations (e.g. adversarial images) stored as `<name>-<key>.npz`.
+
+    `mode` (default: env DIVA_ATTACK_CACHE_MODE, else "use"): "use" reads a stored result or
+    computes and stores it, "refresh" always computes and stores (how `make verify` re-measures),
+    "off" computes and stores nothing.
+    """
+
+    def __init__(self, root: str | Path = ATTACK_CACHE_DIR, mode: str | None = None):
+        mode = mode or os.environ.get("DIVA_ATTACK_CACHE_MODE", "use")
+        if mode not in MODES:
+            raise ValueError(f"attack cache mode {mode!r} is unknown; set DIVA_ATTACK_CACHE_MODE to one of {MODES}")
+        self.root, self.mode = Path(root), mode
+
+    def get_or_compute(self, name: str, key: str,
+                       compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        """The arrays stored under (name, key), computing and storing them first if needed."""
+        path = self.root / f"{name}-{key}.npz"
+        if self.mode == "use" and path.is_file():
+            with np.load(path) as stored:
+                return {k: stored[k] for k in stored.files}
+        arrays = compute()
+        if self.mode != "off":
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".tmp-{path.name}-", suffix=".npz")
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    np.savez(fh, **arrays)
+                os.replace(tmp, path)
+            finally:
+                if os.path.exists(tmp):
+                    os.remove(tmp)
+        return arrays

@@ -1,4 +1,4 @@
-"""Shared fixtures: a per-session model cache and results dir, and the smoke-profile model zoo."""
+"""Shared fixtures: one model cache and results dir per test run, and the smoke-profile model zoo."""
 
 from __future__ import annotations
 
@@ -9,23 +9,16 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # before any test module imports TensorFlow
-# Point the library at throw-away cache and results folders before it is imported anywhere.
-_SESSION_DIR = Path(tempfile.mkdtemp(prefix="diva-tests-"))
+# Point the library at throw-away cache and results folders before it is imported anywhere. The
+# pytest-xdist workers of one run share them (the cache locks each build), so a model is built once.
+_RUN_ID = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+_SESSION_DIR = Path(tempfile.gettempdir()) / f"diva-tests-{_RUN_ID}" if _RUN_ID else Path(
+    tempfile.mkdtemp(prefix="diva-tests-"))
 os.environ.setdefault("DIVA_CACHE", str(_SESSION_DIR / "cache"))
 os.environ.setdefault("DIVA_RESULTS", str(_SESSION_DIR / "results"))
+os.environ.setdefault("DIVA_ATTACK_CACHE_MODE", "off")  # tests measure fresh attacks; the cache has its own tests
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-_ZOO_FIXTURES = {"smoke_zoo", "smoke_data", "smoke_profile"}
-
-
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups
-def pytest_collection_modifyitems(items):
-    """Under pytest-xdist, keep every test that shares the session's smoke zoo on one worker."""
-    for item in items:
-        if _ZOO_FIXTURES & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.xdist_group("zoo"))
 
 
 @pytest.fixture(scope="session")
@@ -47,10 +40,11 @@ _PREBUILD = "import sys; from diva_lib import config, zoo; zoo.get(sys.argv[1], 
 
 
 def _prebuild_in_parallel(archs: tuple[str, ...]) -> None:
-    """Train and convert the smoke models two at a time in subprocesses, into this session's cache.
+    """Train and convert the smoke models two at a time in subprocesses, into this run's cache.
 
     TFLite conversion is single-threaded, so two builds share two cores well; the fixture then
-    loads the cached models (a failed build is simply redone, with its error, in-process).
+    loads the cached models (a failed build is simply redone, with its error, in-process). A
+    second worker asking for the zoo waits on the cache's build locks instead of building again.
     """
     import subprocess
     import sys
@@ -65,7 +59,7 @@ def _prebuild_in_parallel(archs: tuple[str, ...]) -> None:
 
 @pytest.fixture(scope="session")
 def smoke_zoo(smoke_profile, smoke_data):
-    """Build each architecture once per session (QAT + int8 conversion), shared with the notebook tests."""
+    """Build each architecture once per test run (QAT + int8 conversion), shared with the notebook tests."""
     from diva_lib import zoo
     from diva_lib.config import ARCHS
 

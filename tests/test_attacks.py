@@ -189,3 +189,41 @@ def test_restricted_report_equals_a_run_on_the_first_images(trained_small):
     assert np.mean(np.abs(cut.x_adv - part.x_adv) > 1e-6) < 0.01
     assert cut.tflite.top1.n == 12 and abs(cut.tflite.top1.value - part.tflite.top1.value) <= 1 / 12
     assert np.isnan(cut.success_by_step[0]) and cut.success_by_step[-1] == cut.qat.top1.value
+
+
+def test_attack_cache_reads_a_stored_run_and_misses_on_any_change(tmp_path, monkeypatch):
+    from diva_lib.cache import ArrayCache
+
+    orig, qat = tiny_pair()
+    x = np.random.default_rng(2).random((6, 4, 4, 3), dtype=np.float32)
+    y = np.arange(6) % 5
+    store = ArrayCache(tmp_path, "use")
+    a = attacks.DIVA(orig, qat, steps=3)
+    first = a.run(x, y, progress=False, cache=store)
+    assert len(list(tmp_path.glob("DIVA-*.npz"))) == 1
+    crafted = []
+    monkeypatch.setattr(attacks.Attack, "_craft", lambda self, *args: crafted.append(args) or first)
+    again = a.run(x, y, progress=False, cache=store)
+    assert not crafted
+    for k in ("x_adv", "orig_pred", "adapted_pred"):
+        np.testing.assert_array_equal(getattr(again, k), getattr(first, k))
+    a.c = 2.0
+    a.run(x, y, progress=False, cache=store)  # another c
+    a.c = 1.0
+    a.run(x[:5], y[:5], progress=False, cache=store)  # other images
+    weights = qat.get_weights()
+    qat.set_weights([w + 0.01 for w in weights])
+    try:
+        a.run(x, y, progress=False, cache=store)  # other weights
+    finally:
+        qat.set_weights(weights)
+    attacks.DIVA(orig, qat, steps=3).run(x, y, progress=False, cache=ArrayCache(tmp_path, "refresh"))
+    assert len(crafted) == 4
+
+
+def test_attack_cache_mode_is_checked(tmp_path, monkeypatch):
+    from diva_lib.cache import ArrayCache
+
+    monkeypatch.setenv("DIVA_ATTACK_CACHE_MODE", "sometimes")
+    with pytest.raises(ValueError, match="'sometimes'.*DIVA_ATTACK_CACHE_MODE"):
+        ArrayCache(tmp_path)

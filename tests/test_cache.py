@@ -31,7 +31,7 @@ def test_killed_build_leaves_no_entry(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         cache.get_or_build("m", {"x": 1}, crash)
     assert not cache.has("m", {"x": 1})
-    assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir() if not p.name.startswith(".lock-")] == []
 
 
 def test_leftover_partial_entries_are_ignored_and_cleaned(tmp_path):
@@ -71,3 +71,38 @@ def test_sigkill_mid_build_leaves_no_entry_and_rerun_completes(tmp_path):
     p = cache.get_or_build("m", {"x": 1}, lambda d: (d / "weights.bin").write_bytes(b"full"))
     assert (p / "weights.bin").read_bytes() == b"full"
     assert cache.clean_partial() == 1  # the killed build's temporary folder
+
+
+def test_concurrent_processes_build_an_entry_once(tmp_path):
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from diva_lib.cache import ModelCache\n"
+        "def build(d):\n"
+        "    with open(Path(sys.argv[1]) / 'builds.log', 'a') as f:\n"
+        "        f.write('build\\n')\n"
+        "    time.sleep(2)\n"
+        "    (d / 'weights.bin').write_bytes(b'w')\n"
+        "p = ModelCache(Path(sys.argv[1]) / 'cache').get_or_build('m', {'x': 1}, build)\n"
+        "print((p / 'weights.bin').read_bytes().decode())\n"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=60)[0].strip() for p in procs]
+    assert outs == ["w", "w"]
+    assert (tmp_path / "builds.log").read_text().splitlines() == ["build"]
+
+
+def test_clean_partial_spares_a_running_build(tmp_path):
+    cache = ModelCache(tmp_path)
+    seen = []
+
+    def build(d):
+        seen.append(cache.clean_partial())
+        (d / "ok").write_text("1")
+
+    p = cache.get_or_build("m", {"x": 1}, build)
+    assert seen == [0] and (p / "ok").is_file()
