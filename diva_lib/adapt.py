@@ -86,10 +86,9 @@ def _follows_conv(layer: tf_keras.layers.Layer) -> bool:
     return len(inbound) == 1 and isinstance(inbound[0], _CONV_TYPES)
 
 
-def _annotate(layer: tf_keras.layers.Layer, exact_input_range: bool) -> tf_keras.layers.Layer:
+def _annotate(layer: tf_keras.layers.Layer) -> tf_keras.layers.Layer:
     if isinstance(layer, Preprocess):
-        config = InputRangeQuantizeConfig(*preprocess_range(layer)) if exact_input_range else OutputQuantizeConfig()
-        return _q.quantize_annotate_layer(layer, config)
+        return _q.quantize_annotate_layer(layer, InputRangeQuantizeConfig(*preprocess_range(layer)))
     if isinstance(layer, tf_keras.layers.BatchNormalization) and not _follows_conv(layer):
         return _q.quantize_annotate_layer(layer, OutputQuantizeConfig())
     if isinstance(layer, (tf_keras.layers.Concatenate, tf_keras.layers.AveragePooling2D)):
@@ -97,15 +96,14 @@ def _annotate(layer: tf_keras.layers.Layer, exact_input_range: bool) -> tf_keras
     return layer
 
 
-def quantize(model: tf_keras.Model, preserve_sparsity: bool = False, exact_input_range: bool = False
-             ) -> tf_keras.Model:
+def quantize(model: tf_keras.Model, preserve_sparsity: bool = False) -> tf_keras.Model:
     """Wrap a float model for 8-bit quantization-aware training (weights copied, not trained).
 
     With `preserve_sparsity`, tfmot's pruning-preserving scheme keeps pruned weights at zero.
-    With `exact_input_range`, the preprocessed input is quantized over its exact range
-    (`InputRangeQuantizeConfig`) instead of tfmot's moving-average range learnt during QAT.
+    The preprocessed input is quantized over its exact range (`InputRangeQuantizeConfig`), not
+    over tfmot's moving-average range, which clips wide inputs such as caffe's 0-255 means.
     """
-    annotated = tf_keras.models.clone_model(model, clone_function=lambda layer: _annotate(layer, exact_input_range))
+    annotated = tf_keras.models.clone_model(model, clone_function=_annotate)
     annotated.set_weights(model.get_weights())
     annotated = _q.quantize_annotate_model(annotated)
     scheme = tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme() if preserve_sparsity else None

@@ -183,7 +183,7 @@ def get_models(setting: FaceSetting, seed: int, task: FaceTask, cache: ModelCach
         train.set_seed(seed)
         model = build_vggface_resnet50(len(task.people), setting.image_size)
         model.load_weights(str(cache.path("face_original", ocfg) / "weights.h5"))
-        qat = adapt.quantize(model, exact_input_range=True)
+        qat = adapt.quantize(model)
         x, y = with_flips(task.x_train, task.y_train)
         train.fit(qat, x, y, epochs=setting.qat_epochs, learning_rate=setting.qat_lr, batch_size=setting.batch_size,
                   seed=seed, desc="face QAT")
@@ -197,7 +197,7 @@ def get_models(setting: FaceSetting, seed: int, task: FaceTask, cache: ModelCach
     fp32 = build_vggface_resnet50(len(task.people), setting.image_size)
     fp32.load_weights(str(opath / "weights.h5"))
     with adapt.quantize_scope():
-        qat = adapt.quantize(fp32, exact_input_range=True)
+        qat = adapt.quantize(fp32)
         qat.load_weights(str(qpath / "weights.h5"))
     return ZooEntry("vggface_resnet50", fp32, qat, adapt.TFLiteModel(qpath / "model_int8.tflite"))
 

@@ -80,7 +80,8 @@ def original_config(arch: str, profile: Profile, seed: int) -> dict[str, Any]:
 
 def _qat_of(role: str, parent: dict[str, Any], profile: Profile) -> dict[str, Any]:
     """Configuration of a QAT model fine-tuned from the model that `parent` describes."""
-    return {"role": role, "parent": parent, "qat_epochs": profile.qat_epochs, "qat_lr": profile.qat_learning_rate}
+    return {"role": role, "parent": parent, "qat_epochs": profile.qat_epochs, "qat_lr": profile.qat_learning_rate,
+            "input_quantizer": "exact"}
 
 
 def qat_config(arch: str, profile: Profile, seed: int) -> dict[str, Any]:

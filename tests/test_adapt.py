@@ -98,7 +98,7 @@ def test_bad_pruning_parameters(kwargs, needle):
         adapt.prune(_tiny_conv(), **kwargs)
 
 
-def test_exact_input_range_keeps_a_wide_preprocessed_input_unclipped(tmp_path):
+def test_qat_keeps_a_wide_preprocessed_input_unclipped(tmp_path):
     import tf_keras
 
     from diva_lib import train
@@ -115,7 +115,7 @@ def test_exact_input_range_keeps_a_wide_preprocessed_input_unclipped(tmp_path):
     rng = np.random.default_rng(0)
     x, y = rng.random((128, 8, 8, 3), dtype=np.float32), rng.integers(0, 4, 128)
     with adapt.quantize_scope():
-        qat = adapt.quantize(model, exact_input_range=True)
+        qat = adapt.quantize(model)
     train.fit(qat, x, y, epochs=1, learning_rate=1e-3, batch_size=32, seed=0)
     wrapped = next(layer for layer in qat.layers if "preprocess" in layer.name)
     quantized_input = tf_keras.Model(qat.input, wrapped.output)(x).numpy()
