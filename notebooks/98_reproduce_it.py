@@ -66,8 +66,12 @@ display(pd.DataFrame({"": {
 # %% [markdown]
 # ## Measured time and memory per chapter
 # Wall time of each notebook under papermill and the peak resident memory of its kernel, as
-# recorded by `book/execute.py` into `results/<profile>/timings.json`. A cold run (empty model
-# cache in `.cache/models`) trains and converts every model; a warm run loads them.
+# recorded by `book/execute.py` into `results/<profile>/timings.json`. A cold run (empty
+# `.cache/`) trains and converts every model and crafts every adversarial image; a warm run loads
+# the models from `.cache/models` and each attack's images from `.cache/attacks`, where a run is
+# stored under a hash of the attack, its parameters, both models' weights and the images, so any
+# change recomputes it. `make verify` recomputes every attack (`DIVA_ATTACK_CACHE_MODE=refresh`);
+# `DIVA_ATTACK_CACHE_MODE=off` neither reads nor stores attacks.
 
 # %%
 for prof in dict.fromkeys([profile, "default"]):
