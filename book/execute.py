@@ -3,7 +3,8 @@
     python book/execute.py --profile default [--only 01_table1_instability]
 
 Executed notebooks go to book/notebooks/ (written to a temporary file, then renamed), and
-per-notebook seconds and peak RSS of the kernel to results/<profile>/timings.json.
+per-notebook seconds and peak RSS of the kernel to results/<profile>/timings.json (or the name
+given with --timings).
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", default="default")
     ap.add_argument("--only", nargs="*", default=None, help="notebook stems to run (default: all)")
     ap.add_argument("--out", type=Path, default=ROOT / "book" / "notebooks", help="folder for executed notebooks")
+    ap.add_argument("--timings", default="timings",
+                    help="name of the timings file in results/<profile>/ (e.g. timings_warm for a run on full caches)")
     args = ap.parse_args(argv)
     sources = sorted((ROOT / "notebooks").glob("*.py"))
     if args.only:
@@ -81,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             raise SystemExit(f"--only {sorted(unknown)}: no such notebook in notebooks/")
         sources = [s for s in sources if s.stem in args.only]
-    path = report.results_path(args.profile, "timings")
+    path = report.results_path(args.profile, args.timings)
     timings = report.load_json(path) if args.only and path.is_file() else {}
     for src in sources:
         print(f"== {src.stem} ({args.profile})", flush=True)

@@ -71,19 +71,22 @@ display(pd.DataFrame({"": {
 # the models from `.cache/models` and each attack's images from `.cache/attacks`, where a run is
 # stored under a hash of the attack, its parameters, both models' weights and the images, so any
 # change recomputes it. `make verify` recomputes every attack (`DIVA_ATTACK_CACHE_MODE=refresh`);
-# `DIVA_ATTACK_CACHE_MODE=off` neither reads nor stores attacks.
+# `DIVA_ATTACK_CACHE_MODE=off` neither reads nor stores attacks. A run on full caches is timed
+# with `.venv/bin/python book/execute.py --profile default --timings timings_warm`.
 
 # %%
 for prof in dict.fromkeys([profile, "default"]):
-    path = report.results_path(prof, "timings")
-    if not path.is_file():
-        display(Markdown(f"No timings for the `{prof}` profile yet (`make book PROFILE={prof}` writes them)."))
-        continue
-    t = report.load_json(path)
-    rows = {k: {"minutes": v["seconds"] / 60, "peak RSS (GiB)": v["peak_rss_mb"] / 1024}
-            for k, v in t.items() if isinstance(v, dict)}
-    display(Markdown(f"**{prof}** profile, total {t.get('total_seconds', 0) / 60:.1f} min"))
-    display(pd.DataFrame(rows).T.round(2))
+    for name, what in (("timings", "last `make book`"), ("timings_warm", "run on full caches")):
+        path = report.results_path(prof, name)
+        if not path.is_file():
+            if name == "timings":
+                display(Markdown(f"No timings for the `{prof}` profile yet (`make book PROFILE={prof}` writes them)."))
+            continue
+        t = report.load_json(path)
+        rows = {k: {"minutes": v["seconds"] / 60, "peak RSS (GiB)": v["peak_rss_mb"] / 1024}
+                for k, v in t.items() if isinstance(v, dict)}
+        display(Markdown(f"**{prof}** profile, {what} (`{path.name}`): total {t.get('total_seconds', 0) / 60:.1f} min"))
+        display(pd.DataFrame(rows).T.round(2))
 
 # %% [markdown]
 # ## Running one chapter
