@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 SKIP_FILES = {"timings.json", "timings_warm.json", "bench_attacks.json"}
-SKIP_KEYS = {"seconds", "peak_rss_mb", "total_seconds"}
+SKIP_KEYS = {"seconds", "peak_rss_mb", "total_seconds", "build_seconds"}  # timings, not results
 
 
 def leaves(obj: Any, path: str = "") -> Iterator[tuple[str, Any]]:
