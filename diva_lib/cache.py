@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from diva_lib.files import atomic_write
+
 CACHE_DIR = Path(os.environ.get("DIVA_CACHE", Path(__file__).resolve().parent.parent / ".cache" / "models"))
 
 
@@ -128,13 +130,6 @@ class ArrayCache:
                 return {k: stored[k] for k in stored.files}
         arrays = compute()
         if self.mode != "off":
-            self.root.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".tmp-{path.name}-", suffix=".npz")
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    np.savez(fh, **arrays)
-                os.replace(tmp, path)
-            finally:
-                if os.path.exists(tmp):
-                    os.remove(tmp)
+            with atomic_write(path) as fh:
+                np.savez(fh, **arrays)
         return arrays
