@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 import tf_keras
 
+from diva_lib.cache import ArrayCache
 from diva_lib.files import atomic_write
 from diva_lib.models import Preprocess
 
@@ -164,30 +166,31 @@ def sparsity(model: tf_keras.Model) -> dict[str, float]:
 
 def tflite_weight_sparsity(path: str | Path) -> float:
     """Share of exactly-zero values in the constant weight tensors (2-D and up) of a TFLite flatbuffer."""
-    from tensorflow.lite.tools import flatbuffer_utils
+    from tensorflow.lite.python import schema_py_generated as schema
 
-    model = flatbuffer_utils.read_model(str(path))
-    dtypes = {0: np.float32, 9: np.int8}  # tflite TensorType FLOAT32, INT8
+    model = schema.Model.GetRootAs(Path(path).read_bytes(), 0)
+    dtypes = {schema.TensorType.FLOAT32: np.float32, schema.TensorType.INT8: np.int8}
+    graph = model.Subgraphs(0)
     zeros = total = 0
-    for t in model.subgraphs[0].tensors:
-        data = model.buffers[t.buffer].data
-        if data is None or len(t.shape) < 2 or t.type not in dtypes:
+    for i in range(graph.TensorsLength()):
+        t = graph.Tensors(i)
+        buffer = model.Buffers(t.Buffer())
+        if buffer.DataLength() == 0 or t.ShapeLength() < 2 or t.Type() not in dtypes:
             continue
-        values = np.frombuffer(np.asarray(data, np.uint8).tobytes(), dtypes[t.type])
+        values = buffer.DataAsNumpy().view(dtypes[t.Type()])
         zeros, total = zeros + int((values == 0).sum()), total + values.size
     return zeros / total if total else float("nan")
 
 
-def to_tflite_float(model: tf_keras.Model, path: str | Path) -> Path:
-    """Convert a float Keras model to a float32 TFLite flatbuffer, written atomically."""
-    return _write_atomic(tf.lite.TFLiteConverter.from_keras_model(model).convert(), path)
-
-
-def gzipped_size(path: str | Path) -> int:
-    """Bytes of a file after gzip compression (how pruning shrinks a download)."""
+def gzipped_size(path: str | Path, cache: ArrayCache | None = None) -> int:
+    """Bytes of a file after gzip -9 (how pruning shrinks a download), memoised by the file's content."""
     import gzip
 
-    return len(gzip.compress(Path(path).read_bytes(), compresslevel=9))
+    blob = Path(path).read_bytes()
+    key = hashlib.blake2b(blob, digest_size=16).hexdigest()
+    stored = (cache or ArrayCache()).get_or_compute(
+        "gzip9", key, lambda: {"size": np.array(len(gzip.compress(blob, compresslevel=9)))})
+    return int(stored["size"])
 
 
 def _write_atomic(blob: bytes, path: str | Path) -> Path:
@@ -231,6 +234,13 @@ class TFLiteModel:
         self._in = self._interpreter.get_input_details()[0]
         self._out = self._interpreter.get_output_details()[0]
         self._batch = None
+        self._fingerprint: str | None = None
+
+    def fingerprint(self) -> str:
+        """Content hash of the flatbuffer (computed once; the file is written once, atomically)."""
+        if self._fingerprint is None:
+            self._fingerprint = hashlib.blake2b(self.path.read_bytes(), digest_size=16).hexdigest()
+        return self._fingerprint
 
     @property
     def input_scale(self) -> tuple[float, int]:

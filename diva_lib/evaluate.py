@@ -1,4 +1,9 @@
-"""Run an attack and measure it the paper's way, on the QAT graph and on the deployed int8 model."""
+"""Run an attack and measure it the paper's way, on the QAT graph and on the deployed int8 model.
+
+Model outputs go through `predict`, which memoises them in the `ArrayCache` next to the attack
+runs, keyed by the model's weights (or TFLite file) and the images, so a rerun with nothing
+changed reads its predictions instead of recomputing them.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +15,30 @@ import tf_keras
 from diva_lib import metrics
 from diva_lib.adapt import TFLiteModel
 from diva_lib.attacks import Attack
+from diva_lib.cache import ArrayCache, digest
 from diva_lib.metrics import Rate
+
+
+def predict(model: tf_keras.Model | TFLiteModel, x: np.ndarray, batch_size: int | None = None,
+            cache: ArrayCache | None = None) -> np.ndarray:
+    """Outputs of a Keras model (inference mode, batches of 256) or a TFLite model (batches of 64), memoised."""
+    x = np.asarray(x, np.float32)
+    if isinstance(model, TFLiteModel):
+        batch_size = batch_size or 64
+        key = digest("tflite", model.fingerprint(), batch_size, x)
+        return (cache or ArrayCache()).get_or_compute(
+            "predict", key, lambda: {"p": model.predict(x, batch_size=batch_size)})["p"]
+    batch_size = batch_size or 256
+    key = digest("keras", [type(layer).__name__ for layer in model.layers], batch_size, x, *model.get_weights())
+    return (cache or ArrayCache()).get_or_compute(
+        "predict", key, lambda: {"p": model.predict(x, batch_size=batch_size, verbose=0)})["p"]
 
 
 def select_eval_set(x: np.ndarray, y: np.ndarray, models: list, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The first `n` images that every given model (Keras or TFLite) classifies correctly (§5.1)."""
     keep = np.ones(len(y), bool)
     for m in models:
-        p = m.predict(x) if isinstance(m, TFLiteModel) else m.predict(x, batch_size=256, verbose=0)
-        keep &= p.argmax(1) == y
+        keep &= predict(m, x).argmax(1) == y
     idx = np.flatnonzero(keep)[:n]
     return x[idx], y[idx]
 
@@ -74,10 +94,8 @@ def judge(name: str, x: np.ndarray, y: np.ndarray, x_adv: np.ndarray, original: 
     The deployed view rounds adversarial images to the 8-bit pixel grid, as a stored image is.
     """
     x_grid = metrics.to_pixel_grid(x_adv)
-    p_orig = original.predict(x_adv, batch_size=256, verbose=0)
-    p_qat = adapted.predict(x_adv, batch_size=256, verbose=0)
-    p_orig_grid = original.predict(x_grid, batch_size=256, verbose=0)
-    p_int8 = deployed.predict(x_grid)
+    p_orig, p_qat = predict(original, x_adv), predict(adapted, x_adv)
+    p_orig_grid, p_int8 = predict(original, x_grid), predict(deployed, x_grid)
     curve = np.array(success_by_step, dtype=float)
     if np.isnan(curve[-1]):  # not recorded: only the final step is judged, on the true models
         curve[-1] = metrics.top1_success(p_orig, p_qat, y).value

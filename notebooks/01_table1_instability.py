@@ -39,7 +39,7 @@ import time
 import pandas as pd
 from IPython.display import display
 
-from diva_lib import metrics, paper, plots, report, zoo
+from diva_lib import evaluate, metrics, paper, plots, report, zoo
 from diva_lib.report import Claim, pct
 
 # %% [markdown]
@@ -77,9 +77,7 @@ for arch in cfg.archs:
     t = time.perf_counter()
     entry = zoo.get(arch, cfg, seed, stand_in=data)
     build[arch] = {"this call (s)": round(time.perf_counter() - t, 1), **{k: round(v, 1) for k, v in entry.build_seconds.items()}}
-    p_fp32 = entry.fp32.predict(data.x_test, batch_size=256, verbose=0)
-    p_qat = entry.qat.predict(data.x_test, batch_size=256, verbose=0)
-    p_int8 = entry.tflite.predict(data.x_test)
+    p_fp32, p_qat, p_int8 = (evaluate.predict(m, data.x_test) for m in (entry.fp32, entry.qat, entry.tflite))
     rows.append({
         "arch": arch,
         "fp32": metrics.accuracy(p_fp32, data.y_test),

@@ -80,9 +80,7 @@ display(report.settings_table({
 train.set_seed(seed)
 data = zoo.load_data(cfg, seed)
 entry = zoo.get(arch, cfg, seed, stand_in=data)
-p_fp32 = entry.fp32.predict(data.x_test, batch_size=256, verbose=0)
-p_qat = entry.qat.predict(data.x_test, batch_size=256, verbose=0)
-p_int8 = entry.tflite.predict(data.x_test)
+p_fp32, p_qat, p_int8 = (evaluate.predict(m, data.x_test) for m in (entry.fp32, entry.qat, entry.tflite))
 acc = {"fp32": metrics.accuracy(p_fp32, data.y_test), "QAT": metrics.accuracy(p_qat, data.y_test),
        "int8 TFLite": metrics.accuracy(p_int8, data.y_test)}
 inst = metrics.instability(p_fp32, p_int8)
@@ -109,10 +107,10 @@ feat = {"original": models.penultimate(entry.fp32), "adapted": models.penultimat
 rows, F = [], []
 for model_name, fmodel in feat.items():
     for d in digits:
-        f = fmodel.predict(data.x_test[sel[d]], batch_size=256, verbose=0)
+        f = evaluate.predict(fmodel, data.x_test[sel[d]])
         F.append(f)
         rows += [{"model": model_name, "image": f"digit {d}, clean"}] * len(f)
-    f = fmodel.predict(diva.x_adv, batch_size=256, verbose=0)
+    f = evaluate.predict(fmodel, diva.x_adv)
     F.append(f)
     rows += [{"model": model_name, "image": f"digit {digits[0]}, DIVA-attacked"}] * len(f)
 points = pd.DataFrame(rows)
@@ -163,10 +161,10 @@ ax.legend(fontsize="small", loc="best");
 centre_idx = np.concatenate([np.flatnonzero(both & (data.y_test == d))[:200] for d in range(10)])
 shift = {}
 for model_name, fmodel in feat.items():
-    fc = fmodel.predict(data.x_test[centre_idx], batch_size=256, verbose=0)
+    fc = evaluate.predict(fmodel, data.x_test[centre_idx])
     centroids = np.stack([fc[data.y_test[centre_idx] == d].mean(0) for d in range(10)])
-    f_clean = fmodel.predict(x_att, batch_size=256, verbose=0)
-    f_adv = fmodel.predict(diva.x_adv, batch_size=256, verbose=0)
+    f_clean = evaluate.predict(fmodel, x_att)
+    f_adv = evaluate.predict(fmodel, diva.x_adv)
     nearest = np.linalg.norm(f_adv[:, None] - centroids[None], axis=2).argmin(1)
     shift[model_name] = {
         "nearest centroid changed": metrics.rate(nearest != digits[0]),

@@ -186,7 +186,7 @@ conf_rows = []
 for arch in cfg.archs:
     e = entries[arch]
     x, y = evalset[arch]
-    natural = metrics.confidence_delta(e.fp32.predict(x, batch_size=256, verbose=0), e.tflite.predict(x), y)
+    natural = metrics.confidence_delta(evaluate.predict(e.fp32, x), evaluate.predict(e.tflite, x), y)
     conf_rows.append({"arch": arch, "input": "natural", "confidence delta (%)": 100 * natural})
     for name in ("PGD", "DIVA"):
         conf_rows.append({"arch": arch, "input": name,
@@ -225,7 +225,7 @@ display(table2)
 show_arch = "mobilenet" if "mobilenet" in cfg.archs else cfg.archs[0]
 x, y = evalset[show_arch]
 pg, dv = runs[show_arch, "whitebox", "PGD"], runs[show_arch, "whitebox", "DIVA"]
-p_nat_o, p_nat_d = entries[show_arch].fp32.predict(x, verbose=0), entries[show_arch].tflite.predict(x)
+p_nat_o, p_nat_d = evaluate.predict(entries[show_arch].fp32, x), evaluate.predict(entries[show_arch].tflite, x)
 diva_ok = (dv.p_orig.argmax(1) == y) & (dv.p_deployed.argmax(1) != y)
 pick = np.flatnonzero(diva_ok & (pg.p_orig.argmax(1) != y))
 pick = np.concatenate([pick, np.setdiff1d(np.flatnonzero(diva_ok), pick)])[:n_examples]

@@ -92,13 +92,13 @@ x_test, y_test = stand_in.x_test, stand_in.y_test
 stats, sparsity_rows = {}, []
 for arch in cfg.archs:
     e, p = entries[arch], pruned[arch]
-    po = e.fp32.predict(x_test, batch_size=256, verbose=0)
+    po = evaluate.predict(e.fp32, x_test)
     sizes = {"original": adapt.gzipped_size(p.original_tflite_path), "pruned": adapt.gzipped_size(p.pruned_tflite.path),
              "pruned_quantized": adapt.gzipped_size(p.pruned_qat_tflite.path)}
     stats[arch] = {"original": {"accuracy": metrics.accuracy(po, y_test), "gzip_kb": sizes["original"] / 1024}}
     for kind, keras_model, deployed in (("pruned", p.pruned, p.pruned_tflite),
                                         ("pruned_quantized", p.pruned_qat, p.pruned_qat_tflite)):
-        pa = deployed.predict(x_test)
+        pa = evaluate.predict(deployed, x_test)
         stats[arch][kind] = {"accuracy": metrics.accuracy(pa, y_test), "instability": metrics.instability(po, pa),
                              "conf_delta": metrics.confidence_delta(po, pa, y_test),
                              "sparsity": adapt.tflite_weight_sparsity(deployed.path),

@@ -87,7 +87,7 @@ x, y = stand_in.x_test[:n_eval], stand_in.y_test[:n_eval]
 kw = {"eps": EPS, "step": STEP, "steps": STEPS}
 rows, results = [], {}
 for pair_name, e in (("robust", robust), ("non-robust", plain)):
-    clean_o, clean_d = e.fp32.predict(x, batch_size=256, verbose=0), e.tflite.predict(x)
+    clean_o, clean_d = evaluate.predict(e.fp32, x), evaluate.predict(e.tflite, x)
     valid = metrics.both_correct(clean_o, clean_d, y)
     diva = attacks.DIVA(e.fp32, e.qat, **kw)  # one compiled attack; its c is set per run below
     suite = [("PGD", attacks.PGD(e.fp32, e.qat, **kw), None)] + [(f"DIVA c={cv:g}", diva, cv) for cv in c_values]

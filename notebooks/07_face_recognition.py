@@ -86,9 +86,8 @@ display(report.settings_table({
 
 # %%
 entry = faces.get_models(setting, seed, task)
-p_o = entry.fp32.predict(task.x_val, batch_size=128, verbose=0)
-p_q = entry.qat.predict(task.x_val, batch_size=128, verbose=0)
-p_d = entry.tflite.predict(task.x_val)
+p_o, p_q = evaluate.predict(entry.fp32, task.x_val, 128), evaluate.predict(entry.qat, task.x_val, 128)
+p_d = evaluate.predict(entry.tflite, task.x_val)
 acc = {"original (fp32)": metrics.accuracy(p_o, task.y_val), "QAT graph": metrics.accuracy(p_q, task.y_val),
        "int8 TFLite": metrics.accuracy(p_d, task.y_val)}
 display(pd.DataFrame({k: str(v) for k, v in acc.items()}, index=["validation accuracy"]).T)

@@ -227,3 +227,38 @@ def test_attack_cache_mode_is_checked(tmp_path, monkeypatch):
     monkeypatch.setenv("DIVA_ATTACK_CACHE_MODE", "sometimes")
     with pytest.raises(ValueError, match="'sometimes'.*DIVA_ATTACK_CACHE_MODE"):
         ArrayCache(tmp_path)
+
+
+def test_predictions_are_memoised_by_model_weights_and_images(tmp_path, monkeypatch):
+    from diva_lib.cache import ArrayCache
+
+    orig, _ = tiny_pair()
+    x = np.random.default_rng(3).random((6, 4, 4, 3), dtype=np.float32)
+    store = ArrayCache(tmp_path, "use")
+    first = evaluate.predict(orig, x, cache=store)
+    np.testing.assert_array_equal(first, orig.predict(x, batch_size=256, verbose=0))
+    monkeypatch.setattr(orig, "predict", lambda *a, **k: pytest.fail("a stored prediction was recomputed"))
+    np.testing.assert_array_equal(evaluate.predict(orig, x, cache=store), first)
+    calls = []
+    monkeypatch.setattr(orig, "predict", lambda *a, **k: calls.append(1) or first)
+    evaluate.predict(orig, x[:5], cache=store)  # other images
+    orig.set_weights([w + 0.01 for w in orig.get_weights()])
+    evaluate.predict(orig, x, cache=store)  # other weights
+    evaluate.predict(orig, x, cache=ArrayCache(tmp_path, "refresh"))
+    assert len(calls) == 3
+
+
+def test_gzipped_size_is_memoised_by_file_content(tmp_path, monkeypatch):
+    import gzip
+
+    from diva_lib.cache import ArrayCache
+
+    store, f = ArrayCache(tmp_path / "store", "use"), tmp_path / "m.bin"
+    f.write_bytes(bytes(1000))
+    size = adapt.gzipped_size(f, cache=store)
+    assert size == len(gzip.compress(bytes(1000), compresslevel=9))
+    monkeypatch.setattr(gzip, "compress", lambda *a, **k: pytest.fail("a stored size was recomputed"))
+    assert adapt.gzipped_size(f, cache=store) == size
+    f.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(pytest.fail.Exception):
+        adapt.gzipped_size(f, cache=store)
