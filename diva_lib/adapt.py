@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 import tf_keras
 
-from diva_lib.cache import ArrayCache
+from diva_lib.cache import ArrayCache, file_digest
 from diva_lib.files import atomic_write
 from diva_lib.models import Preprocess
 
@@ -182,14 +181,18 @@ def tflite_weight_sparsity(path: str | Path) -> float:
     return zeros / total if total else float("nan")
 
 
+def to_tflite_float(model: tf_keras.Model, path: str | Path) -> Path:
+    """Convert a float Keras model to a float32 TFLite flatbuffer, written atomically."""
+    return _write_atomic(tf.lite.TFLiteConverter.from_keras_model(model).convert(), path)
+
+
 def gzipped_size(path: str | Path, cache: ArrayCache | None = None) -> int:
     """Bytes of a file after gzip -9 (how pruning shrinks a download), memoised by the file's content."""
     import gzip
 
-    blob = Path(path).read_bytes()
-    key = hashlib.blake2b(blob, digest_size=16).hexdigest()
     stored = (cache or ArrayCache()).get_or_compute(
-        "gzip9", key, lambda: {"size": np.array(len(gzip.compress(blob, compresslevel=9)))})
+        "gzip9", file_digest(path),
+        lambda: {"size": np.array(len(gzip.compress(Path(path).read_bytes(), compresslevel=9)))})
     return int(stored["size"])
 
 
@@ -239,7 +242,7 @@ class TFLiteModel:
     def fingerprint(self) -> str:
         """Content hash of the flatbuffer (computed once; the file is written once, atomically)."""
         if self._fingerprint is None:
-            self._fingerprint = hashlib.blake2b(self.path.read_bytes(), digest_size=16).hexdigest()
+            self._fingerprint = file_digest(self.path)
         return self._fingerprint
 
     @property

@@ -17,7 +17,8 @@ import tensorflow as tf
 import tf_keras
 from tqdm.auto import tqdm
 
-from diva_lib.cache import ArrayCache, digest
+from diva_lib.cache import ArrayCache, digest, fingerprint
+from diva_lib.models import eager
 
 _EPS = 1e-12
 
@@ -125,12 +126,13 @@ class Attack:
         x, y = np.asarray(x, np.float32), np.asarray(y, np.int64)
         self._check(x, y)
         key = digest(type(self).__name__, self.params(), record, batch_size, x, y,
-                     *self.original.get_weights(), *self.adapted.get_weights())
+                     fingerprint(self.original), fingerprint(self.adapted))
         arrays = (cache or ArrayCache()).get_or_compute(
             self.name(), key, lambda: vars(self._craft(x, y, batch_size, progress, record)))
         return AttackResult(**arrays)
 
     def _craft(self, x: np.ndarray, y: np.ndarray, batch_size: int, progress: bool, record: bool) -> AttackResult:
+        eager(self.original), eager(self.adapted)  # lazy models are built before the step is traced
         rng = np.random.default_rng(self.seed)
         advs, hist = [], []
         step_fn = self._compiled_step(record)

@@ -1,5 +1,5 @@
 """On-disk caches, written atomically: trained models keyed by their configuration, and arrays
-(adversarial images) keyed by a hash of everything they were computed from.
+(adversarial images, model outputs) keyed by a hash of everything they were computed from.
 
 Builds of one model are serialised by a lock file, so two processes (two notebooks, two test
 workers) asking for the same model build it once; the second waits and then loads it.
@@ -8,7 +8,9 @@ workers) asking for the same model build it once; the second waits and then load
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
+import gc
 import hashlib
 import json
 import os
@@ -29,6 +31,13 @@ def config_key(config: dict[str, Any]) -> str:
     """Stable short hash of a JSON-serialisable configuration."""
     blob = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def release_memory() -> None:
+    """Collect garbage and return freed heap pages to the OS (glibc keeps them after a build otherwise)."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 class ModelCache:
@@ -77,6 +86,7 @@ class ModelCache:
                 os.replace(tmp, final)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
+                release_memory()  # training and conversion leave gigabytes of freed but held heap
         return final
 
     def clean_partial(self) -> int:
@@ -105,6 +115,18 @@ def digest(*arrays: Any) -> str:
         else:
             h.update(json.dumps(a, sort_keys=True, default=str).encode())
     return h.hexdigest()
+
+
+def file_digest(path: str | Path) -> str:
+    """Content hash of a file."""
+    return hashlib.blake2b(Path(path).read_bytes(), digest_size=16).hexdigest()
+
+
+def fingerprint(model: Any) -> str:
+    """Identity of a model's parameters: its own `fingerprint()` (a file hash) if it has one, else a weights hash."""
+    if hasattr(type(model), "fingerprint"):
+        return model.fingerprint()
+    return digest([type(layer).__name__ for layer in model.layers], *model.get_weights())
 
 
 class ArrayCache:

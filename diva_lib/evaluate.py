@@ -15,21 +15,22 @@ import tf_keras
 from diva_lib import metrics
 from diva_lib.adapt import TFLiteModel
 from diva_lib.attacks import Attack
-from diva_lib.cache import ArrayCache, digest
+from diva_lib.cache import ArrayCache, digest, fingerprint
 from diva_lib.metrics import Rate
+from diva_lib.models import LazyModel
 
 
-def predict(model: tf_keras.Model | TFLiteModel, x: np.ndarray, batch_size: int | None = None,
+def predict(model: tf_keras.Model | LazyModel | TFLiteModel, x: np.ndarray, batch_size: int | None = None,
             cache: ArrayCache | None = None) -> np.ndarray:
     """Outputs of a Keras model (inference mode, batches of 256) or a TFLite model (batches of 64), memoised."""
     x = np.asarray(x, np.float32)
     if isinstance(model, TFLiteModel):
         batch_size = batch_size or 64
-        key = digest("tflite", model.fingerprint(), batch_size, x)
+        key = digest("tflite", fingerprint(model), batch_size, x)
         return (cache or ArrayCache()).get_or_compute(
             "predict", key, lambda: {"p": model.predict(x, batch_size=batch_size)})["p"]
     batch_size = batch_size or 256
-    key = digest("keras", [type(layer).__name__ for layer in model.layers], batch_size, x, *model.get_weights())
+    key = digest("keras", fingerprint(model), batch_size, x)
     return (cache or ArrayCache()).get_or_compute(
         "predict", key, lambda: {"p": model.predict(x, batch_size=batch_size, verbose=0)})["p"]
 

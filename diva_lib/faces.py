@@ -23,7 +23,7 @@ import tf_keras
 from diva_lib import adapt, data, train
 from diva_lib.cache import ModelCache
 from diva_lib.config import ParameterError, check_seed
-from diva_lib.models import build_vggface_resnet50, load_vggface_weights
+from diva_lib.models import LazyModel, build_vggface_resnet50, load_vggface_weights
 from diva_lib.zoo import ZooEntry
 
 RECIPE = 1
@@ -194,11 +194,15 @@ def get_models(setting: FaceSetting, seed: int, task: FaceTask, cache: ModelCach
     cache.get_or_build("face_pretrained", pcfg, build_pretrained)
     opath = cache.get_or_build("face_original", ocfg, build_original)
     qpath = cache.get_or_build("face_qat", qcfg, build_qat)
-    fp32 = build_vggface_resnet50(len(task.people), setting.image_size)
-    fp32.load_weights(str(opath / "weights.h5"))
-    with adapt.quantize_scope():
-        qat = adapt.quantize(fp32)
-        qat.load_weights(str(qpath / "weights.h5"))
+    shapes = (None, setting.image_size, setting.image_size, 3), (None, len(task.people))
+
+    def build_qat_graph() -> tf_keras.Model:
+        with adapt.quantize_scope():
+            return adapt.quantize(build_vggface_resnet50(len(task.people), setting.image_size))
+
+    fp32 = LazyModel(opath / "weights.h5", lambda: build_vggface_resnet50(len(task.people), setting.image_size),
+                     *shapes)
+    qat = LazyModel(qpath / "weights.h5", build_qat_graph, *shapes)
     return ZooEntry("vggface_resnet50", fp32, qat, adapt.TFLiteModel(qpath / "model_int8.tflite"))
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import tensorflow as tf
 import tf_keras
 
+from diva_lib.cache import file_digest
 from diva_lib.config import ARCHS
 
 # Keras' `preprocess_input` modes, written as per-channel affine maps on [0, 1] input.
@@ -70,6 +73,51 @@ def build_model(arch: str, num_classes: int, image_size: int, weights: str | Non
         base = _APPS[arch](include_top=False, weights=weights, input_tensor=x, pooling="avg")
         outputs = tf_keras.layers.Dense(num_classes, activation="softmax", name="predictions")(base.output)
     return tf_keras.Model(inputs, outputs, name=arch)
+
+
+class LazyModel:
+    """A Keras model whose weights are in a file, built on first use; attributes and calls go to the model.
+
+    Its `fingerprint()` (a hash of the weights file) identifies it to the memoised predictions
+    and attack runs without building it, so a rerun on full caches builds no model it does not use.
+    """
+
+    def __init__(self, weights: str | Path, build: Callable[[], tf_keras.Model], input_shape: tuple,
+                 output_shape: tuple):
+        self.weights, self._build, self._model = Path(weights), build, None
+        self.input_shape, self.output_shape = tuple(input_shape), tuple(output_shape)
+        self._fingerprint: str | None = None
+
+    @property
+    def model(self) -> tf_keras.Model:
+        """The Keras model, built and given the file's weights on first use (outside any tf.function)."""
+        if self._model is None:
+            if tf.inside_function():
+                raise RuntimeError(f"the model of {self.weights} is first used inside a tf.function; build it "
+                                   "before tracing with models.eager(model)")
+            model = self._build()
+            model.load_weights(str(self.weights))
+            self._model = model
+        return self._model
+
+    def fingerprint(self) -> str:
+        """Content hash of the weights file (computed once; cached files are written once, atomically)."""
+        if self._fingerprint is None:
+            self._fingerprint = file_digest(self.weights)
+        return self._fingerprint
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.model(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("_model", "_build", "_fingerprint"):
+            raise AttributeError(name)
+        return getattr(self.model, name)
+
+
+def eager(model: LazyModel | tf_keras.Model) -> tf_keras.Model:
+    """The Keras model behind a `LazyModel` (built now, as tracing a tf.function needs), or the model itself."""
+    return model.model if isinstance(model, LazyModel) else model
 
 
 def penultimate(model: tf_keras.Model) -> tf_keras.Model:

@@ -15,7 +15,7 @@ import tf_keras
 from diva_lib import adapt, data, train
 from diva_lib.cache import ModelCache
 from diva_lib.config import Profile, check_seed
-from diva_lib.models import build_model
+from diva_lib.models import LazyModel, build_model
 
 RECIPE = 2  # bump when training code changes in a way that changes the models
 
@@ -62,8 +62,8 @@ class ZooEntry:
     """One architecture's original, QAT and deployed models plus how long each took to build."""
 
     arch: str
-    fp32: tf_keras.Model
-    qat: tf_keras.Model
+    fp32: LazyModel | tf_keras.Model
+    qat: LazyModel | tf_keras.Model
     tflite: adapt.TFLiteModel
     build_seconds: dict[str, float] = field(default_factory=dict)
 
@@ -113,14 +113,24 @@ def _original_copy(arch: str, profile: Profile, seed: int, cache: ModelCache) ->
     return model
 
 
-def _load_pair(arch: str, profile: Profile, fp32_dir: Path, qat_dir: Path) -> tuple[tf_keras.Model, tf_keras.Model]:
-    """Rebuild a float model and its QAT version from cached weights."""
-    fp32 = _fresh(arch, profile)
-    fp32.load_weights(fp32_dir / "weights.h5")
-    with adapt.quantize_scope():
-        qat = adapt.quantize(fp32)
-        qat.load_weights(qat_dir / "weights.h5")
-    return fp32, qat
+def _lazy(arch: str, profile: Profile, weights: Path, quantized: bool = False,
+          preserve_sparsity: bool = False) -> LazyModel:
+    """A cached float or QAT model of an architecture, built from its weights file on first use."""
+
+    def build() -> tf_keras.Model:
+        if not quantized:
+            return _fresh(arch, profile)
+        with adapt.quantize_scope():
+            return adapt.quantize(_fresh(arch, profile), preserve_sparsity)
+
+    size = profile.image_size
+    return LazyModel(weights, build, (None, size, size, 3), (None, profile.num_classes))
+
+
+def _load_pair(arch: str, profile: Profile, fp32_dir: Path, qat_dir: Path) -> tuple[LazyModel, LazyModel]:
+    """A float model and its QAT version from cached weights (each built on first use)."""
+    return (_lazy(arch, profile, fp32_dir / "weights.h5"),
+            _lazy(arch, profile, qat_dir / "weights.h5", quantized=True))
 
 
 def _train_original(arch: str, profile: Profile, x: np.ndarray, y: np.ndarray, seed: int,
@@ -187,8 +197,8 @@ def get(arch: str, profile: Profile, seed: int, cache: ModelCache | None = None,
 class Surrogates:
     """The attacker's own models: an original distilled from the deployed model, and its QAT version."""
 
-    fp32: tf_keras.Model
-    qat: tf_keras.Model
+    fp32: LazyModel
+    qat: LazyModel
 
 
 def surrogate_config(arch: str, profile: Profile, seed: int) -> dict[str, Any]:
@@ -239,9 +249,9 @@ class PrunedEntry:
     """A pruned float model and its sparsity-preserving QAT version, each with its deployed TFLite model."""
 
     arch: str
-    pruned: tf_keras.Model
+    pruned: LazyModel
     pruned_tflite: adapt.TFLiteModel
-    pruned_qat: tf_keras.Model
+    pruned_qat: LazyModel
     pruned_qat_tflite: adapt.TFLiteModel
     original_tflite_path: Path
 
@@ -289,16 +299,13 @@ def get_pruned(arch: str, profile: Profile, seed: int, target_sparsity: float = 
         adapt.to_tflite_int8(qat, tmp / "model_int8.tflite", d.x_train[:200])
 
     def build_original_float(tmp: Path) -> None:
-        adapt.to_tflite_float(entry.fp32, tmp / "model_float.tflite")
+        adapt.to_tflite_float(entry.fp32.model, tmp / "model_float.tflite")
 
     ppath = cache.get_or_build("pruned", pcfg, build_pruned)
     pqpath = cache.get_or_build("pruned_qat", pqcfg, build_pruned_qat)
     fpath = cache.get_or_build("original_tflite", {"role": "original_tflite", "parent": ocfg}, build_original_float)
-    pruned = _fresh(arch, profile)
-    pruned.load_weights(ppath / "weights.h5")
-    with adapt.quantize_scope():
-        pqat = adapt.quantize(pruned, preserve_sparsity=True)
-        pqat.load_weights(pqpath / "weights.h5")
+    pruned = _lazy(arch, profile, ppath / "weights.h5")
+    pqat = _lazy(arch, profile, pqpath / "weights.h5", quantized=True, preserve_sparsity=True)
     return PrunedEntry(arch, pruned, adapt.TFLiteModel(ppath / "model_float.tflite"), pqat,
                        adapt.TFLiteModel(pqpath / "model_int8.tflite"), fpath / "model_float.tflite")
 

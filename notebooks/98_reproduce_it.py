@@ -67,12 +67,14 @@ display(pd.DataFrame({"": {
 # ## Measured time and memory per chapter
 # Wall time of each notebook under papermill and the peak resident memory of its kernel, as
 # recorded by `book/execute.py` into `results/<profile>/timings.json`. A cold run (empty
-# `.cache/`) trains and converts every model and crafts every adversarial image; a warm run loads
-# the models from `.cache/models` and each attack's images from `.cache/attacks`, where a run is
-# stored under a hash of the attack, its parameters, both models' weights and the images, so any
-# change recomputes it. `make verify` recomputes every attack (`DIVA_ATTACK_CACHE_MODE=refresh`);
-# `DIVA_ATTACK_CACHE_MODE=off` neither reads nor stores attacks. A run on full caches is timed
-# with `.venv/bin/python book/execute.py --profile default --timings timings_warm`.
+# `.cache/`) trains and converts every model and crafts every adversarial image. A warm run finds
+# the models in `.cache/models`, and each attack run, each model's outputs on a set of images
+# and each compressed size in `.cache/attacks`, stored under a hash of everything they were computed
+# from (the attack and its parameters, the models' weight files, the images), so any change
+# recomputes them; a cached model is built only when something has to be computed with it.
+# `make verify` recomputes all of them (`DIVA_ATTACK_CACHE_MODE=refresh`);
+# `DIVA_ATTACK_CACHE_MODE=off` neither reads nor stores them. A run on full caches is timed with
+# `.venv/bin/python book/execute.py --profile default --timings timings_warm`.
 
 # %%
 for prof in dict.fromkeys([profile, "default"]):

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import tensorflow as tf
 import tf_keras
 
 from diva_lib import models
@@ -65,3 +66,30 @@ def test_vggface2_preprocessing_matches_keras_vggface_version_2():
     ours = models.Preprocess("vggface2")(x).numpy()
     expected = x[..., ::-1] * 255.0 - np.array([91.4953, 103.8827, 131.0912], np.float32)  # BGR means
     np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-3)
+
+
+def test_lazy_model_is_fingerprinted_without_a_build_and_built_once_on_use(tmp_path):
+    from diva_lib.cache import file_digest, fingerprint
+    from diva_lib.models import LazyModel
+
+    model = models.build_model("mobilenet", 10, 32, None)
+    model.save_weights(str(tmp_path / "w.h5"))
+    builds = []
+    lazy = LazyModel(tmp_path / "w.h5", lambda: builds.append(1) or models.build_model("mobilenet", 10, 32, None),
+                     model.input_shape, model.output_shape)
+    assert fingerprint(lazy) == file_digest(tmp_path / "w.h5") and lazy.output_shape == (None, 10) and not builds
+    x = np.random.default_rng(0).random((4, 32, 32, 3), dtype=np.float32)
+    np.testing.assert_allclose(lazy.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+    np.testing.assert_allclose(lazy(x, training=False).numpy(), model(x, training=False).numpy(), atol=1e-6)
+    assert builds == [1] and lazy.input_shape == lazy.model.input_shape and lazy.output_shape == lazy.model.output_shape
+    def fresh() -> LazyModel:
+        return LazyModel(tmp_path / "w.h5", lambda: models.build_model("mobilenet", 10, 32, None),
+                         model.input_shape, model.output_shape)
+
+    with pytest.raises(RuntimeError, match="models.eager"):
+        tf.function(lambda t: fresh()(t, training=False))(tf.constant(x))
+    from diva_lib import attacks
+
+    y = np.arange(4)
+    np.testing.assert_allclose(attacks.PGD(fresh(), fresh(), steps=2)(x, y), attacks.PGD(model, model, steps=2)(x, y),
+                               atol=1e-6)
