@@ -82,9 +82,9 @@ class LazyModel:
     and attack runs without building it, so a rerun on full caches builds no model it does not use.
     """
 
-    def __init__(self, weights: str | Path, build: Callable[[], tf_keras.Model], input_shape: tuple,
+    def __init__(self, weights_file: str | Path, build: Callable[[], tf_keras.Model], input_shape: tuple,
                  output_shape: tuple):
-        self.weights, self._build, self._model = Path(weights), build, None
+        self.weights_file, self._build, self._model = Path(weights_file), build, None
         self.input_shape, self.output_shape = tuple(input_shape), tuple(output_shape)
         self._fingerprint: str | None = None
 
@@ -93,17 +93,17 @@ class LazyModel:
         """The Keras model, built and given the file's weights on first use (outside any tf.function)."""
         if self._model is None:
             if tf.inside_function():
-                raise RuntimeError(f"the model of {self.weights} is first used inside a tf.function; build it "
+                raise RuntimeError(f"the model of {self.weights_file} is first used inside a tf.function; build it "
                                    "before tracing with models.eager(model)")
             model = self._build()
-            model.load_weights(str(self.weights))
+            model.load_weights(str(self.weights_file))
             self._model = model
         return self._model
 
     def fingerprint(self) -> str:
         """Content hash of the weights file (computed once; cached files are written once, atomically)."""
         if self._fingerprint is None:
-            self._fingerprint = file_digest(self.weights)
+            self._fingerprint = file_digest(self.weights_file)
         return self._fingerprint
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
