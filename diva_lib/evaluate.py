@@ -24,15 +24,12 @@ def predict(model: tf_keras.Model | LazyModel | TFLiteModel, x: np.ndarray, batc
             cache: ArrayCache | None = None) -> np.ndarray:
     """Outputs of a Keras model (inference mode, batches of 256) or a TFLite model (batches of 64), memoised."""
     x = np.asarray(x, np.float32)
-    if isinstance(model, TFLiteModel):
-        batch_size = batch_size or 64
-        key = digest("tflite", fingerprint(model), batch_size, x)
-        return (cache or ArrayCache()).get_or_compute(
-            "predict", key, lambda: {"p": model.predict(x, batch_size=batch_size)})["p"]
-    batch_size = batch_size or 256
-    key = digest("keras", fingerprint(model), batch_size, x)
+    tflite = isinstance(model, TFLiteModel)
+    batch_size = batch_size or (64 if tflite else 256)
+    key = digest("tflite" if tflite else "keras", fingerprint(model), batch_size, x)
+    extra = {} if tflite else {"verbose": 0}
     return (cache or ArrayCache()).get_or_compute(
-        "predict", key, lambda: {"p": model.predict(x, batch_size=batch_size, verbose=0)})["p"]
+        "predict", key, lambda: {"p": model.predict(x, batch_size=batch_size, **extra)})["p"]
 
 
 def select_eval_set(x: np.ndarray, y: np.ndarray, models: list, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
