@@ -52,7 +52,7 @@ display(report.settings_table({
     "original model": (paper.SETTINGS["weights"],
                        f"{cfg.weights or 'trained from scratch (cosine learning-rate decay)'}, epochs "
                        + ", ".join(f"{a} {cfg.epochs[a]}" for a in cfg.archs)),
-    "adaptation": (paper.SETTINGS["qat"], f"tfmot QAT, {cfg.qat_epochs} epoch(s), lr {cfg.qat_learning_rate}, input quantized over its exact range"),
+    "adaptation": (paper.SETTINGS["qat"], f"tfmot QAT, {cfg.qat_summary()}, lr {cfg.qat_learning_rate}, input quantized over its exact range"),
     "deployed model": (paper.SETTINGS["deployed"], "all-int8 TFLite with the LiteRT interpreter (ai-edge-litert)"),
     "seed": ("not stated", seed),
 }))

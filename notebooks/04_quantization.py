@@ -32,19 +32,20 @@
 profile = "default"  # smoke | default | paper
 seed = 0
 archs = None  # architectures (None: smoke ["mobilenet"], otherwise all three)
+sweep_archs = None  # architectures of the semi-/blackbox attacks, c ablation and baselines (None: paper all, else mobilenet)
 n_whitebox = None  # whitebox evaluation-set size per architecture (None: smoke 32, default 1000, paper 3000)
-n_transfer = None  # semi-blackbox / blackbox images per architecture (None: smoke 32, default 100, paper 3000)
+n_transfer = None  # semi-blackbox / blackbox images per architecture (None: smoke 32, default 200, paper 3000)
 c = 1.0  # DIVA's balance between the two models (paper default 1)
 c_values = [0, 0.001, 0.1, 1, 5, 10]  # Fig 7 ablation
-n_ablation = None  # images per c value and architecture (None: smoke 16, default 50, paper 1000)
-n_baselines = None  # images per architecture for Momentum PGD / CW-L∞ (None: smoke 16, default 100, paper 3000)
+n_ablation = None  # images per c value and architecture (None: smoke 16, default 100, paper 1000)
+n_baselines = None  # images per architecture for Momentum PGD / CW-L∞ (None: smoke 16, default 200, paper 3000)
 n_examples = 4  # columns of the example grid (Fig 1 / Fig 3)
 
 # %%
 from diva_lib import config
 
-SIZES = {"n_whitebox": (32, 1000, 3000), "n_transfer": (32, 100, 3000), "n_ablation": (16, 50, 1000),
-         "n_baselines": (16, 100, 3000)}
+SIZES = {"n_whitebox": (32, 1000, 3000), "n_transfer": (32, 200, 3000), "n_ablation": (16, 100, 1000),
+         "n_baselines": (16, 200, 3000)}
 _col = {"smoke": 0, "default": 1}
 cfg = config.get_profile(profile, archs=archs or (["mobilenet"] if profile == "smoke" else list(config.ARCHS)))
 seed = config.check_seed(seed)
@@ -53,6 +54,10 @@ n_whitebox, n_transfer, n_ablation, n_baselines = (
     for k, v in (("n_whitebox", n_whitebox), ("n_transfer", n_transfer), ("n_ablation", n_ablation),
                  ("n_baselines", n_baselines)))
 config.check_positive_int("n_examples", n_examples)
+sweep_archs = config.check_archs(sweep_archs if sweep_archs is not None else
+                                 (cfg.archs if profile == "paper" else ["mobilenet"]))
+if not set(sweep_archs) <= set(cfg.archs):
+    raise config.ParameterError(f"parameter 'sweep_archs'={sweep_archs!r} must be drawn from archs={list(cfg.archs)}")
 if not c >= 0:
     raise config.ParameterError(f"parameter 'c'={c!r} must be >= 0 (the paper uses 1)")
 if not c_values or any(not (isinstance(v, int | float) and v >= 0) for v in c_values):
@@ -81,7 +86,7 @@ display(report.settings_table({
              "training images"),
     "models": ("ResNet50, MobileNet, DenseNet121 fine-tuned from ImageNet weights",
                f"{', '.join(cfg.archs)}, " + ("trained from scratch" if cfg.weights is None else cfg.weights)),
-    "adaptation": (paper.SETTINGS["qat"], f"tfmot quantize_model, {cfg.qat_epochs} QAT epoch(s), int8 TFLite"),
+    "adaptation": (paper.SETTINGS["qat"], f"tfmot quantize_model, QAT {cfg.qat_summary()}, int8 TFLite"),
     "surrogate data": ("12,811 disjoint ImageNet train images", f"{cfg.n_surrogate} disjoint training images"),
     "surrogate training": ("distillation from the deployed model, then QAT",
                            "distillation from the deployed int8 model (½ hard label + ½ soft), then QAT"),
@@ -92,14 +97,15 @@ display(report.settings_table({
     "evaluation set (semi-/blackbox)": ("3,000 (a second set for blackbox)",
                                         f"first {n_transfer} of the whitebox set (time budget)"),
     "c ablation / baselines": ("3,000 images", f"first {n_ablation} / {n_baselines} images per arch (time budget)"),
+    "architectures of semi-/blackbox, c ablation, baselines": ("all three", ", ".join(sweep_archs)),
 }))
 
 # %% [markdown]
 # ## Models and the evaluation set
-# Each architecture has four models: the original, its QAT model (and the int8 TFLite model
-# converted from it), a surrogate original distilled from the deployed model on a disjoint
-# split, and the surrogate's QAT model. As in §5.1, attacks run only on test images that *every*
-# one of them classifies correctly.
+# Each architecture has the original and its QAT model (and the int8 TFLite model converted from
+# it); each architecture in `sweep_archs` also has a surrogate original distilled from the
+# deployed model on a disjoint split, and the surrogate's QAT model. As in §5.1, attacks run only
+# on test images that *every* model of the architecture classifies correctly.
 
 # %%
 train.set_seed(seed)
@@ -108,11 +114,12 @@ names = dataio.class_names(cfg.dataset, cfg.num_classes)
 entries, surrogates, evalset = {}, {}, {}
 for arch in tqdm(cfg.archs, desc="models"):
     entries[arch] = zoo.get(arch, cfg, seed, stand_in=stand_in)
-    surrogates[arch] = zoo.get_surrogates(arch, cfg, seed, entries[arch], stand_in=stand_in)
-    e, s = entries[arch], surrogates[arch]
-    evalset[arch] = evaluate.select_eval_set(stand_in.x_test, stand_in.y_test,
-                                             [e.fp32, e.qat, e.tflite, s.fp32, s.qat], n_whitebox)
-display(pd.DataFrame({a: {"test images": len(stand_in.y_test), "all five models correct (used)": len(evalset[a][1]),
+    e, used = entries[arch], [entries[arch].fp32, entries[arch].qat, entries[arch].tflite]
+    if arch in sweep_archs:
+        surrogates[arch] = zoo.get_surrogates(arch, cfg, seed, e, stand_in=stand_in)
+        used += [surrogates[arch].fp32, surrogates[arch].qat]
+    evalset[arch] = evaluate.select_eval_set(stand_in.x_test, stand_in.y_test, used, n_whitebox)
+display(pd.DataFrame({a: {"test images": len(stand_in.y_test), "all its models correct (used)": len(evalset[a][1]),
                           "requested": n_whitebox} for a in cfg.archs}).T)
 short = [a for a in cfg.archs if len(evalset[a][1]) < n_whitebox]
 if short:
@@ -126,14 +133,16 @@ if short:
 # judged on the first `n_transfer` images, not a second run.
 #
 # **Sample sizes.** The whitebox set keeps the floor of 1,000 images per architecture in
-# `default` (the headline of Fig 6). To fit the chapter's 15-minute budget on two CPU cores, the
-# semi-blackbox and blackbox rows use its first `n_transfer` images, the c ablation
-# `n_ablation` per point and the §5.4 baselines `n_baselines` (the settings table above gives
-# the values of this run); the wider intervals of those rows show what that costs.
+# `default` (the headline of Fig 6). To fit the book's 45-minute budget on two CPU cores, the
+# semi-blackbox and blackbox rows, the c ablation and the §5.4 baselines run on the
+# architectures of `sweep_archs` only (MobileNet in `default`: its surrogates are the cheapest to
+# train), on the first `n_transfer`, `n_ablation` per point and `n_baselines` images of the
+# whitebox set (the settings table above gives the values of this run); the wider intervals of
+# those rows show what that costs.
 
 # %%
 runs, crafted = {}, {}
-jobs = [(a, t) for a in cfg.archs for t in threat.THREATS]
+jobs = [(a, t) for a in cfg.archs for t in threat.THREATS if t == "whitebox" or a in sweep_archs]
 for arch, th in tqdm(jobs, desc="attacks"):
     e = entries[arch]
     x, y = evalset[arch]
@@ -264,7 +273,7 @@ display(dssim.pivot_table(index=["arch", "attack"], columns="threat", values=["m
 
 # %%
 ablation = []
-for arch in tqdm(cfg.archs, desc="c ablation"):
+for arch in tqdm(sweep_archs, desc="c ablation"):
     e = entries[arch]
     x, y = evalset[arch][0][:n_ablation], evalset[arch][1][:n_ablation]
     sweep = crafted[arch, "whitebox", "DIVA"]  # the whitebox attack, already compiled; only its c changes
@@ -299,7 +308,7 @@ display(abl.pivot(index="c", columns="arch", values="top-1 success").map(str))
 
 # %%
 base_rows = []
-for arch in tqdm(cfg.archs, desc="baselines"):
+for arch in tqdm(sweep_archs, desc="baselines"):
     e = entries[arch]
     x, y = evalset[arch][0][:n_baselines], evalset[arch][1][:n_baselines]
     for name, cls in (("Momentum PGD", attacks.MomentumPGD), ("CW-L∞", attacks.CWLinf)):
@@ -336,22 +345,23 @@ def top1(a: str, t: str, n: str) -> metrics.Rate:
     return runs[a, t, n].tflite.top1
 
 
-A = cfg.archs
+A, S = cfg.archs, sweep_archs
 claims = []
 for th, prange in (("whitebox", "92.3–97.0 % vs 30.2–50.9 %"), ("semiblackbox", "71.1–96.2 %, above PGD"),
                    ("blackbox", "30.3–77.2 %, above PGD")):
+    on = A if th == "whitebox" else S
     claims.append(Claim(f"{th}: DIVA's top-1 success exceeds PGD's on every architecture", prange,
-                        f"DIVA {rng([top1(a, th, 'DIVA').value for a in A])} vs PGD "
-                        f"{rng([top1(a, th, 'PGD').value for a in A])}",
-                        all(top1(a, th, "DIVA").low > top1(a, th, "PGD").high for a in A)))
+                        f"DIVA {rng([top1(a, th, 'DIVA').value for a in on])} vs PGD "
+                        f"{rng([top1(a, th, 'PGD').value for a in on])}",
+                        all(top1(a, th, "DIVA").low > top1(a, th, "PGD").high for a in on)))
 claims += [
     Claim("whitebox DIVA reaches at least 92.3 % top-1 success", "92.3–97.0 %",
           rng([top1(a, "whitebox", "DIVA").value for a in A]), all(top1(a, "whitebox", "DIVA").value >= 0.923
                                                                   for a in A)),
     Claim("DIVA's success falls from whitebox to semi-blackbox to blackbox", "92.3–97 → 71.1–96.2 → 30.3–77.2 %",
-          "; ".join(f"{a}: " + " → ".join(pct(top1(a, t, 'DIVA').value) for t in threat.THREATS) for a in A),
+          "; ".join(f"{a}: " + " → ".join(pct(top1(a, t, 'DIVA').value) for t in threat.THREATS) for a in S),
           all(top1(a, "whitebox", "DIVA").value >= top1(a, "semiblackbox", "DIVA").value
-              >= top1(a, "blackbox", "DIVA").value for a in A)),
+              >= top1(a, "blackbox", "DIVA").value for a in S)),
     Claim("whitebox top-5 success: DIVA 2.6–4.2× PGD", "2.6–4.2×",
           "; ".join(f"{a}: {ratio(runs[a, 'whitebox', 'DIVA'].tflite.top5.value, runs[a, 'whitebox', 'PGD'].tflite.top5.value)}"
                     for a in A),
@@ -377,9 +387,9 @@ claims += [
     Claim("c in [0.001, 1] gives high top-1 success; c = 0 does not",
           "peaks at c = 10, 1, 0.1",
           "; ".join(f"{a}: best c = {abl[abl.arch == a].loc[abl[abl.arch == a]['top-1 success'].map(lambda r: r.value).idxmax(), 'c']}"
-                    for a in A),
+                    for a in S),
           all(abl[(abl.arch == a) & (abl.c > 0) & (abl.c <= 1)]["top-1 success"].map(lambda r: r.value).max()
-              > abl[(abl.arch == a) & (abl.c == 0)]["top-1 success"].map(lambda r: r.value).max() for a in A)
+              > abl[(abl.arch == a) & (abl.c == 0)]["top-1 success"].map(lambda r: r.value).max() for a in S)
           if 0 in c_values else False),
 ]
 display(report.claims_table(claims))
@@ -397,12 +407,12 @@ result = {"profile": profile, "seed": seed, "c": c, "claims": report.claims_reco
           "natural_conf_delta": {a: float(conf[(conf.arch == a) & (conf.input == "natural")]["confidence delta (%)"]
                                           .iloc[0] / 100) for a in A},
           "c_ablation": {a: {str(r["c"]): {"top1": r["top-1 success"].value, "evasion": r["adapted fooled"].value}
-                             for _, r in abl[abl.arch == a].iterrows()} for a in A},
+                             for _, r in abl[abl.arch == a].iterrows()} for a in S},
           "baselines": {a: {r["attack"]: r["top-1 success"].value for _, r in base[base.arch == a].iterrows()}
-                        for a in A}}
+                        for a in S}}
 for arch in A:
     result[arch] = {}
-    for th in threat.THREATS:
+    for th in (t for t in threat.THREATS if (arch, t, "DIVA") in runs):
         d, p = runs[arch, th, "DIVA"], runs[arch, th, "PGD"]
         result[arch][th] = {
             "diva_top1": d.tflite.top1.value, "pgd_top1": p.tflite.top1.value, "diva_top5": d.tflite.top5.value,

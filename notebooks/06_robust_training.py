@@ -24,11 +24,11 @@
 profile = "default"  # smoke | default | paper
 seed = 0
 arch = "mobilenet"  # the architecture trained robustly (MobileNet fits the 2-core budget)
-adv_epochs = None  # epochs of PGD adversarial fine-tuning (None: smoke 1, default 4, paper 2)
+adv_epochs = None  # epochs of PGD adversarial fine-tuning (None: smoke 1, default 3, paper 2)
 adv_steps = None  # PGD steps of the inner maximisation (None: smoke 1, default 3, paper 7)
 adv_eps = 8 / 255  # training ε (MadryLab's ImageNet model: 8/255)
 c_values = [1, 1.5, 5]  # DIVA c values (the paper: 1, 1.5, 5)
-n_eval = None  # test images attacked (None: smoke 48, default 1000, paper 3000)
+n_eval = None  # test images attacked (None: smoke 48, default 400, paper 3000)
 
 # %%
 from diva_lib import config
@@ -36,9 +36,9 @@ from diva_lib import config
 cfg = config.get_profile(profile, archs=[arch])
 seed = config.check_seed(seed)
 _col = {"smoke": 0, "default": 1}.get(profile, 2)
-adv_epochs = config.check_positive_int("adv_epochs", adv_epochs if adv_epochs is not None else (1, 4, 2)[_col])
+adv_epochs = config.check_positive_int("adv_epochs", adv_epochs if adv_epochs is not None else (1, 3, 2)[_col])
 adv_steps = config.check_positive_int("adv_steps", adv_steps if adv_steps is not None else (1, 3, 7)[_col])
-n_eval = config.check_positive_int("n_eval", n_eval if n_eval is not None else (48, 1000, 3000)[_col])
+n_eval = config.check_positive_int("n_eval", n_eval if n_eval is not None else (48, 400, 3000)[_col])
 if not (isinstance(adv_eps, float | int) and 0 < adv_eps <= 0.5):
     raise config.ParameterError(f"parameter 'adv_eps'={adv_eps!r} must be in (0, 0.5], e.g. 8/255")
 if not c_values or any(not (isinstance(v, int | float) and v >= 0) for v in c_values):
@@ -63,7 +63,7 @@ display(report.settings_table({
     "robust original": ("MadryLab robust ResNet50 (PyTorch, ImageNet, PGD ε = 8/255, 20 steps, step 0.00375)",
                         f"{arch} on {cfg.dataset}: the default original fine-tuned {adv_epochs} epoch(s) with "
                         f"PGD-{adv_steps} adversarial training, ε = {adv_eps * 255:.0f}/255, step {ADV_STEP * 255:.2f}/255"),
-    "adapted model": ("quantized version of the robust model", f"QAT {cfg.qat_epochs} epoch(s) on clean images, int8 TFLite"),
+    "adapted model": ("quantized version of the robust model", f"QAT {cfg.qat_summary()} (clean), int8 TFLite"),
     "attack": ("PGD, DIVA with c ∈ {1, 1.5, 5}", f"PGD, DIVA with c ∈ {c_values}, ε = 8/255, step 1/255, 20 steps"),
     "images": ("ImageNet validation", f"first {n_eval} test images (success rates on those both models get right)"),
 }))

@@ -103,6 +103,13 @@ def test_bad_profile_stops_in_the_first_cell(tmp_path, src):
     assert err.value.exec_count == 3  # parameters, injected parameters, then the validating cell
 
 
+def test_sweep_archs_outside_archs_stops_in_the_first_cell(tmp_path):
+    src = ROOT / "notebooks" / "04_quantization.py"
+    with pytest.raises(papermill.PapermillExecutionError) as err:
+        execute(src, tmp_path / "bad.ipynb", profile="smoke", archs=["mobilenet"], sweep_archs=["resnet50"])
+    assert "'sweep_archs'" in str(err.value) and err.value.exec_count == 3
+
+
 def test_bad_seed_names_the_parameter(tmp_path):
     with pytest.raises(papermill.PapermillExecutionError) as err:
         execute(NOTEBOOKS[0], tmp_path / "bad.ipynb", profile="smoke", seed=-3)
