@@ -148,7 +148,7 @@ for arch, th in tqdm(jobs, desc="attacks"):
     x, y = evalset[arch]
     if th != "whitebox":
         x, y = x[:n_transfer], y[:n_transfer]
-    orig, adapted = threat.crafting_pair(th, e, surrogates[arch])
+    orig, adapted = threat.crafting_pair(th, e, surrogates.get(arch))
     kw = {"eps": EPS, "step": STEP, "steps": STEPS}
     for name, atk in (("PGD", attacks.PGD(orig, adapted, **kw)), ("DIVA", attacks.DIVA(orig, adapted, c=c, **kw))):
         if th == "semiblackbox" and name == "PGD":
