@@ -30,13 +30,12 @@ class Profile:
     bn_recalibration_batches: int
     attack_batch_size: int = 64
     prune_epochs: int = 2
-    qat_n_train: int | None = None  # first training images that QAT fine-tunes on (None: all n_train)
     archs: tuple[str, ...] = ARCHS
     notes: dict[str, str] = field(default_factory=dict)
 
     def qat_summary(self) -> str:
-        """How long QAT fine-tunes, in words: '1 epoch(s) on 5000 training images'."""
-        return f"{self.qat_epochs} epoch(s) on {min(self.qat_n_train or self.n_train, self.n_train)} training images"
+        """How long QAT fine-tunes, in words: '1 epoch(s) on 10000 training images'."""
+        return f"{self.qat_epochs} epoch(s) on {self.n_train} training images"
 
 
 PROFILES: dict[str, Profile] = {
@@ -67,13 +66,12 @@ PROFILES: dict[str, Profile] = {
         n_train=10_000,
         n_surrogate=5_000,
         n_test=2_000,
-        epochs={"resnet50": 2, "mobilenet": 5, "densenet121": 2},
+        epochs={"resnet50": 3, "mobilenet": 5, "densenet121": 3},
         qat_epochs=1,
         batch_size=64,
         learning_rate=1e-3,
         qat_learning_rate=1e-4,
         bn_recalibration_batches=40,
-        qat_n_train=5_000,
         attack_batch_size=256,
         prune_epochs=3,
         notes={"purpose": "whole book on a 2-core CPU with the Fashion-MNIST stand-in"},
@@ -115,8 +113,7 @@ def get_profile(profile: str, **overrides: Any) -> Profile:
     for key, value in overrides.items():
         if key not in known:
             raise ParameterError(f"parameter {key!r} is unknown; profile fields are {sorted(known)}")
-        if key in {"n_train", "n_surrogate", "n_test", "qat_epochs", "batch_size", "attack_batch_size", "prune_epochs",
-                   "qat_n_train"}:
+        if key in {"n_train", "n_surrogate", "n_test", "qat_epochs", "batch_size", "attack_batch_size", "prune_epochs"}:
             check_positive_int(key, value)
         if key == "dataset" and value not in DATASETS:
             raise ParameterError(f"parameter 'dataset'={value!r} is unknown; use one of {DATASETS}")

@@ -81,13 +81,7 @@ def original_config(arch: str, profile: Profile, seed: int) -> dict[str, Any]:
 def _qat_of(role: str, parent: dict[str, Any], profile: Profile) -> dict[str, Any]:
     """Configuration of a QAT model fine-tuned from the model that `parent` describes."""
     return {"role": role, "parent": parent, "qat_epochs": profile.qat_epochs, "qat_lr": profile.qat_learning_rate,
-            "qat_n_train": profile.qat_n_train, "input_quantizer": "exact"}
-
-
-def qat_subset(profile: Profile, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The first `profile.qat_n_train` training images and labels (all of them when it is None)."""
-    n = profile.qat_n_train or len(x)
-    return x[:n], y[:n]
+            "input_quantizer": "exact"}
 
 
 def qat_config(arch: str, profile: Profile, seed: int) -> dict[str, Any]:
@@ -158,7 +152,6 @@ def _train_qat(arch: str, profile: Profile, fp32_dir: Path, x: np.ndarray, y: np
     fp32 = _fresh(arch, profile)
     fp32.load_weights(fp32_dir / "weights.h5")
     qat = adapt.quantize(fp32)
-    x, y = qat_subset(profile, x, y)
     train.fit(qat, x, y, epochs=profile.qat_epochs, learning_rate=profile.qat_learning_rate,
               batch_size=profile.batch_size, seed=seed, desc=desc)
     train.recalibrate_batchnorm(qat, x, profile.bn_recalibration_batches, profile.batch_size)
@@ -299,7 +292,7 @@ def get_pruned(arch: str, profile: Profile, seed: int, target_sparsity: float = 
         pruned = _fresh(arch, profile)
         pruned.load_weights(cache.path("pruned", pcfg) / "weights.h5")
         qat = adapt.quantize(pruned, preserve_sparsity=True)
-        x, y = qat_subset(profile, d.x_train, d.y_train)
+        x, y = d.x_train, d.y_train
         train.fit(qat, x, y, epochs=profile.qat_epochs, learning_rate=profile.qat_learning_rate,
                   batch_size=profile.batch_size, seed=seed, desc=f"{arch} pruned QAT")
         train.recalibrate_batchnorm(qat, x, profile.bn_recalibration_batches, profile.batch_size)

@@ -25,7 +25,6 @@ def test_override_applies_and_none_keeps_default():
         ({"profile": "smoke", "archs": "resnet50"}, "'archs'"),
         ({"profile": "smoke", "archs": []}, "'archs'"),
         ({"profile": "smoke", "colour": 1}, "'colour'"),
-        ({"profile": "default", "qat_n_train": 0}, "'qat_n_train'=0"),
     ],
 )
 def test_bad_parameters_name_the_parameter(kwargs, needle):
@@ -40,23 +39,6 @@ def test_bad_seed(seed):
         config.check_seed(seed)
 
 
-def test_qat_subset_takes_the_first_images():
-    import numpy as np
 
-    from diva_lib import zoo
-
-    x, y = np.arange(40).reshape(10, 4), np.arange(10)
-    part = config.get_profile("default", qat_n_train=3)
-    assert [a.tolist() for a in zoo.qat_subset(part, x, y)] == [x[:3].tolist(), [0, 1, 2]]
-    whole = config.get_profile("smoke")
-    assert whole.qat_n_train is None and len(zoo.qat_subset(whole, x, y)[0]) == 10
-    assert part.qat_summary() == "1 epoch(s) on 3 training images"
-    assert whole.qat_summary() == f"1 epoch(s) on {whole.n_train} training images"
-
-
-def test_qat_subset_is_part_of_the_qat_cache_key():
-    from diva_lib import zoo
-
-    a = zoo.qat_config("mobilenet", config.get_profile("default"), 0)
-    b = zoo.qat_config("mobilenet", config.get_profile("default", qat_n_train=2_000), 0)
-    assert a["parent"] == b["parent"] and a != b
+def test_qat_summary_names_epochs_and_images():
+    assert config.get_profile("smoke", n_train=300).qat_summary() == "1 epoch(s) on 300 training images"
