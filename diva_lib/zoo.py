@@ -292,10 +292,9 @@ def get_pruned(arch: str, profile: Profile, seed: int, target_sparsity: float = 
         pruned = _fresh(arch, profile)
         pruned.load_weights(cache.path("pruned", pcfg) / "weights.h5")
         qat = adapt.quantize(pruned, preserve_sparsity=True)
-        x, y = d.x_train, d.y_train
-        train.fit(qat, x, y, epochs=profile.qat_epochs, learning_rate=profile.qat_learning_rate,
+        train.fit(qat, d.x_train, d.y_train, epochs=profile.qat_epochs, learning_rate=profile.qat_learning_rate,
                   batch_size=profile.batch_size, seed=seed, desc=f"{arch} pruned QAT")
-        train.recalibrate_batchnorm(qat, x, profile.bn_recalibration_batches, profile.batch_size)
+        train.recalibrate_batchnorm(qat, d.x_train, profile.bn_recalibration_batches, profile.batch_size)
         qat.save_weights(tmp / "weights.h5")
         adapt.to_tflite_int8(qat, tmp / "model_int8.tflite", d.x_train[:200])
 

@@ -114,7 +114,8 @@ names = dataio.class_names(cfg.dataset, cfg.num_classes)
 entries, surrogates, evalset = {}, {}, {}
 for arch in tqdm(cfg.archs, desc="models"):
     entries[arch] = zoo.get(arch, cfg, seed, stand_in=stand_in)
-    e, used = entries[arch], [entries[arch].fp32, entries[arch].qat, entries[arch].tflite]
+    e = entries[arch]
+    used = [e.fp32, e.qat, e.tflite]
     if arch in sweep_archs:
         surrogates[arch] = zoo.get_surrogates(arch, cfg, seed, e, stand_in=stand_in)
         used += [surrogates[arch].fp32, surrogates[arch].qat]

@@ -39,6 +39,5 @@ def test_bad_seed(seed):
         config.check_seed(seed)
 
 
-
 def test_qat_summary_names_epochs_and_images():
     assert config.get_profile("smoke", n_train=300).qat_summary() == "1 epoch(s) on 300 training images"
