@@ -181,9 +181,23 @@ def tflite_weight_sparsity(path: str | Path) -> float:
     return zeros / total if total else float("nan")
 
 
+def _converter(model: tf_keras.Model) -> tf.lite.TFLiteConverter:
+    """A converter of the model's inference-mode call, traced once and frozen.
+
+    `from_keras_model` first exports a Keras SavedModel, tracing every layer's call; for a QAT
+    DenseNet121 that takes ~100 s of a ~110 s conversion. The frozen concrete function yields a
+    model with the same outputs (checked in tests) in a tenth of the time.
+    """
+    spec = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)
+    fn = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], model)
+    converter.experimental_lower_to_saved_model = False
+    return converter
+
+
 def to_tflite_float(model: tf_keras.Model, path: str | Path) -> Path:
     """Convert a float Keras model to a float32 TFLite flatbuffer, written atomically."""
-    return _write_atomic(tf.lite.TFLiteConverter.from_keras_model(model).convert(), path)
+    return _write_atomic(_converter(model).convert(), path)
 
 
 def gzipped_size(path: str | Path, cache: ArrayCache | None = None) -> int:
@@ -215,7 +229,7 @@ def to_tflite_int8(qat_model: tf_keras.Model, path: str | Path, calibration: np.
     """
     if len(calibration) == 0:
         raise ValueError("calibration must hold at least one image, e.g. 200 training images")
-    converter = tf.lite.TFLiteConverter.from_keras_model(qat_model)
+    converter = _converter(qat_model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = lambda: ([x[None].astype(np.float32)] for x in calibration)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]

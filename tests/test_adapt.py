@@ -123,3 +123,34 @@ def test_qat_keeps_a_wide_preprocessed_input_unclipped(tmp_path):
     adapt.to_tflite_int8(qat, tmp_path / "m.tflite", x[:32])
     agree = (adapt.TFLiteModel(tmp_path / "m.tflite").predict(x).argmax(1) == qat.predict(x, verbose=0).argmax(1))
     assert agree.mean() >= 0.9
+
+
+def test_frozen_conversion_matches_the_keras_savedmodel_route(tmp_path):
+    import tensorflow as tf
+    import tf_keras
+
+    from diva_lib import train
+
+    tf_keras.utils.set_random_seed(0)
+    inp = tf_keras.Input((8, 8, 3))
+    a = tf_keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inp)
+    b = tf_keras.layers.BatchNormalization()(tf_keras.layers.Concatenate()([inp, a]))  # a BN after no conv
+    x = tf_keras.layers.AveragePooling2D(2)(tf_keras.layers.Conv2D(8, 1, activation="relu")(b))
+    model = tf_keras.Model(inp, tf_keras.layers.Dense(4, activation="softmax")(tf_keras.layers.Flatten()(x)))
+    rng = np.random.default_rng(0)
+    x, y = rng.random((128, 8, 8, 3), dtype=np.float32), rng.integers(0, 4, 128)
+    with adapt.quantize_scope():
+        qat = adapt.quantize(model)
+    train.fit(qat, x, y, epochs=2, learning_rate=1e-3, batch_size=32, seed=0)
+    adapt.to_tflite_int8(qat, tmp_path / "frozen.tflite", x[:32])
+    keras_route = tf.lite.TFLiteConverter.from_keras_model(qat)
+    keras_route.optimizations = [tf.lite.Optimize.DEFAULT]
+    keras_route.representative_dataset = lambda: ([v[None]] for v in x[:32])
+    keras_route.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    keras_route.inference_input_type = keras_route.inference_output_type = tf.int8
+    (tmp_path / "keras.tflite").write_bytes(keras_route.convert())
+    np.testing.assert_array_equal(adapt.TFLiteModel(tmp_path / "frozen.tflite").predict(x),
+                                  adapt.TFLiteModel(tmp_path / "keras.tflite").predict(x))
+    adapt.to_tflite_float(model, tmp_path / "float.tflite")
+    np.testing.assert_allclose(adapt.TFLiteModel(tmp_path / "float.tflite").predict(x), model.predict(x, verbose=0),
+                               atol=1e-5)
