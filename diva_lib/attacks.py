@@ -208,15 +208,30 @@ class TargetedDIVA(DIVA):
     """DIVA plus a term pulling the adapted model toward one target class (paper §6)."""
 
     def __init__(self, original, adapted, *, target: int, target_weight: float = 1.0, **kw):
+        self._target = tf.Variable(0, trainable=False, dtype=tf.int32)
         super().__init__(original, adapted, **kw)
-        if not 0 <= target < _classes(adapted):
-            raise ValueError(f"target={target} must be a class index in [0, {_classes(adapted)})")
+        self.target = target
         if not target_weight >= 0:
             raise ValueError(f"target_weight={target_weight} must be >= 0")
-        self.target, self.target_weight = int(target), float(target_weight)
+        self.target_weight = float(target_weight)
+
+    @property
+    def target(self) -> int:
+        """The target class; setting it reuses the compiled step (e.g. in a loop over target people)."""
+        return int(self._target.numpy())
+
+    @target.setter
+    def target(self, value: int) -> None:
+        if not 0 <= value < _classes(self.adapted):
+            raise ValueError(f"target={value} must be a class index in [0, {_classes(self.adapted)})")
+        self._target.assign(int(value))
+
+    def params(self) -> dict[str, float | int | bool | str]:
+        """Every hyperparameter that changes the adversarial images, the target included."""
+        return {**super().params(), "target": self.target}
 
     def loss(self, p_orig, p_adapted, y):
-        return super().loss(p_orig, p_adapted, y) + self.target_weight * p_adapted[:, self.target]
+        return super().loss(p_orig, p_adapted, y) + self.target_weight * tf.gather(p_adapted, self._target, axis=1)
 
 
 class MomentumPGD(PGD):

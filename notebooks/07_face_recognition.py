@@ -32,7 +32,7 @@ profile = "default"  # smoke | default | paper
 seed = 0
 n_people = None  # identities of the fine-tuned task (None: smoke 5, default 40, paper 150)
 people = None  # or an explicit list of identities, e.g. ["s1", "s2", ...] (paper: ["Nicolas Cage", ...])
-n_targets = None  # people used as targets of targeted DIVA (None: smoke 2, otherwise 10 as in the paper)
+n_targets = None  # people used as targets of targeted DIVA (None: smoke 2, default 5, paper 10 as in the paper)
 c = 1.0  # DIVA's balance between the two models
 
 # %%
@@ -41,7 +41,7 @@ from diva_lib import config, faces
 setting = faces.setting_for(profile, n_people=n_people)
 seed = config.check_seed(seed)
 n_targets = config.check_positive_int("n_targets", n_targets if n_targets is not None else
-                                      (2 if profile == "smoke" else 10))
+                                      {"smoke": 2, "default": 5}.get(profile, 10))
 if people is not None and (isinstance(people, str) or len(people) < 2):
     raise config.ParameterError(f"parameter 'people'={people!r} must be a list of at least two identities")
 if not c >= 0:
@@ -159,15 +159,16 @@ else:
 
 # %%
 targets = list(range(n_targets))  # the first people of the task in name order (a fixed rule)
+targeted = attacks.TargetedDIVA(entry.fp32, entry.qat, c=c, target=targets[0], **kw)  # one compiled step for all
 tgt_rows, all_hits = [], []
 for t in tqdm(targets, desc="targets"):
     m = y != t
     if not m.any():
         print(f"target {names[t]}: every attacked image shows this person; skipped")
         continue
-    r = evaluate.evaluate_attack(attacks.TargetedDIVA(entry.fp32, entry.qat, c=c, target=t, **kw), entry.fp32,
-                                 entry.qat, entry.tflite, x[m], y[m], batch_size=64, progress=False,
-                                 by_step=False)
+    targeted.target = t
+    r = evaluate.evaluate_attack(targeted, entry.fp32, entry.qat, entry.tflite, x[m], y[m], batch_size=64,
+                                 progress=False, by_step=False)
     succ = (r.p_orig.argmax(1) == y[m]) & (r.p_deployed.argmax(1) != y[m])
     landed = r.p_deployed.argmax(1)[succ]
     all_hits.append(succ & (r.p_deployed.argmax(1) == t))

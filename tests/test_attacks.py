@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from diva_lib import adapt, attacks, evaluate, metrics, threat
+from diva_lib.cache import ArrayCache
 
 EPSILONS = (2 / 255, 8 / 255, 16 / 255)
 
@@ -170,6 +171,23 @@ def test_changing_c_reuses_the_compiled_step_and_matches_a_fresh_attack():
         sweep.c = -2
 
 
+def test_changing_the_target_reuses_the_compiled_step_and_matches_a_fresh_attack(tmp_path):
+    orig, qat = tiny_pair()
+    x = np.random.default_rng(3).random((6, 4, 4, 3)).astype(np.float32)
+    y = np.arange(6) % 5
+    store = ArrayCache(tmp_path, "use")
+    loop = attacks.TargetedDIVA(orig, qat, target=0, steps=3)
+    first = loop.run(x, y, progress=False, cache=store).x_adv
+    step = loop._compiled_step(True)
+    loop.target = 3
+    fresh = attacks.TargetedDIVA(orig, qat, target=3, steps=3)(x, y)
+    np.testing.assert_array_equal(loop.run(x, y, progress=False, cache=store).x_adv, fresh)
+    assert not np.array_equal(first, fresh)  # another target is another cache entry, not a stale hit
+    assert loop._compiled_step(True) is step and step.experimental_get_tracing_count() == 1
+    with pytest.raises(ValueError, match="target=5"):
+        loop.target = 5
+
+
 def test_diva_keeps_one_compiled_step_for_recorded_and_unrecorded_runs():
     orig, qat = tiny_pair()
     a = attacks.DIVA(orig, qat, steps=2)
@@ -192,8 +210,6 @@ def test_restricted_report_equals_a_run_on_the_first_images(trained_small):
 
 
 def test_attack_cache_reads_a_stored_run_and_misses_on_any_change(tmp_path, monkeypatch):
-    from diva_lib.cache import ArrayCache
-
     orig, qat = tiny_pair()
     x = np.random.default_rng(2).random((6, 4, 4, 3), dtype=np.float32)
     y = np.arange(6) % 5
