@@ -26,7 +26,7 @@ from diva_lib.config import ParameterError, check_seed
 from diva_lib.models import LazyModel, build_vggface_resnet50, load_vggface_weights
 from diva_lib.zoo import ZooEntry
 
-RECIPE = 1
+RECIPE = 2
 
 
 @dataclass(frozen=True)

@@ -53,17 +53,21 @@ def recalibrate_batchnorm(model: tf_keras.Model, x: np.ndarray, batches: int, ba
 
     Short training leaves the exponential moving averages behind the weights; a cumulative
     average (momentum i/(i+1) at batch i) over fresh forward passes fixes inference accuracy.
+    The momentum is a variable while this runs, so one compiled forward pass serves every batch.
     """
     bns = [m for m in model.submodules if isinstance(m, tf_keras.layers.BatchNormalization)]
     if not bns or batches < 1:
         return
     saved = [bn.momentum for bn in bns]
     n = min(batches, max(1, len(x) // batch_size))
+    momentum = tf.Variable(0.0, trainable=False)
+    forward = tf.function(lambda xb: model(xb, training=True))
     try:
+        for bn in bns:
+            bn.momentum = momentum
         for i in tqdm(range(n), desc="recalibrate BN", leave=False):
-            for bn in bns:
-                bn.momentum = i / (i + 1)
-            model(tf.constant(x[i * batch_size : (i + 1) * batch_size]), training=True)
+            momentum.assign(i / (i + 1))
+            forward(tf.constant(x[i * batch_size : (i + 1) * batch_size]))
     finally:
         for bn, m in zip(bns, saved, strict=True):
             bn.momentum = m
