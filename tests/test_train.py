@@ -22,4 +22,3 @@ def test_recalibration_averages_the_batch_statistics_and_restores_the_momentum()
     np.testing.assert_allclose(bn.moving_mean.numpy(), batches.mean(1).mean(0), rtol=1e-5)
     np.testing.assert_allclose(bn.moving_variance.numpy(), batches.var(1, ddof=1).mean(0), rtol=1e-4)
     assert bn.momentum == 0.99 and isinstance(bn.momentum, float)
-
