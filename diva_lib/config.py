@@ -34,7 +34,7 @@ class Profile:
     notes: dict[str, str] = field(default_factory=dict)
 
     def qat_summary(self) -> str:
-        """How long QAT fine-tunes, in words: '1 epoch(s) on 10000 training images'."""
+        """How long QAT fine-tunes, in words: '1 epoch(s) on 8000 training images'."""
         return f"{self.qat_epochs} epoch(s) on {self.n_train} training images"
 
 
@@ -63,7 +63,7 @@ PROFILES: dict[str, Profile] = {
         image_size=32,
         num_classes=10,
         weights=None,
-        n_train=10_000,
+        n_train=8_000,
         n_surrogate=5_000,
         n_test=2_000,
         epochs={"resnet50": 3, "mobilenet": 5, "densenet121": 3},
@@ -73,7 +73,7 @@ PROFILES: dict[str, Profile] = {
         qat_learning_rate=1e-4,
         bn_recalibration_batches=40,
         attack_batch_size=256,
-        prune_epochs=3,
+        prune_epochs=2,
         notes={"purpose": "whole book on a 2-core CPU with the Fashion-MNIST stand-in"},
     ),
     "paper": Profile(

@@ -51,7 +51,7 @@ class FaceSetting:
 
 SETTINGS = {
     "smoke": FaceSetting(32, 5, 2, 5, 1, 32, 1e-3, 3e-4, 1e-5, 4, 10, "att", None, 0.7),
-    "default": FaceSetting(32, 40, 3, 20, 5, 64, 1e-3, 3e-4, 1e-5, 20, None, "att", None, 0.7),
+    "default": FaceSetting(32, 40, 2, 10, 3, 64, 1e-3, 3e-4, 1e-5, 20, None, "att", None, 0.7),
     "paper": FaceSetting(224, 150, 0, 3, 2, 32, 0.0, 1e-4, 1e-5, 0, 0, "pubfig", "vggface", 0.9),
 }
 

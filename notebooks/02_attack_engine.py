@@ -32,7 +32,7 @@
 profile = "default"  # smoke | default | paper
 seed = 0
 arch = "mobilenet"  # the model pair attacked here
-n_eval = None  # images both models classify correctly (None: smoke 48, default 500, paper 3,000)
+n_eval = None  # images both models classify correctly (None: smoke 48, default 256, paper 3,000)
 c = 1.0  # DIVA's balance between the two models
 target = 0  # target class of targeted DIVA
 
@@ -42,7 +42,7 @@ from diva_lib import config
 cfg = config.get_profile(profile, archs=[arch])
 seed = config.check_seed(seed)
 if n_eval is None:
-    n_eval = {"smoke": 48, "default": 500}.get(profile, 3000)
+    n_eval = {"smoke": 48, "default": 256}.get(profile, 3000)
 config.check_positive_int("n_eval", n_eval)
 if not c >= 0:
     raise config.ParameterError(f"parameter 'c'={c!r} must be >= 0")

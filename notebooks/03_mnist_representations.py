@@ -28,6 +28,7 @@
 profile = "default"  # smoke | default | paper
 seed = 0
 arch = None  # None: resnet50 in paper, the architecture of Fig 4; mobilenet in smoke and default (2-core budget)
+epochs = None  # fp32 training epochs (None: 2 in default, MNIST converges fast; else the profile's)
 digits = [0, 2]  # the attacked digit first, then the comparison digit
 n_per_digit = None  # clean images per digit in the projections (None: 1,000 as in the paper; smoke: 100)
 n_attack = None  # attacked images of the first digit (None: paper 1,000, default 300 for the 2-core budget)
@@ -35,6 +36,8 @@ tsne_perplexity = 30.0
 tsne_seed = 1
 
 # %%
+import dataclasses
+
 from diva_lib import config
 
 if arch is None:
@@ -42,6 +45,9 @@ if arch is None:
 overrides = {"image_size": 32, "num_classes": 10, "weights": None} if profile == "paper" else {}
 cfg = config.get_profile(profile, dataset="mnist", archs=[arch], n_test=1_000 if profile == "smoke" else 10_000,
                          **overrides)
+epochs = config.check_positive_int("epochs", epochs if epochs is not None else
+                                   (2 if profile == "default" else cfg.epochs[arch]))
+cfg = dataclasses.replace(cfg, epochs={arch: epochs})
 if n_per_digit is None:
     n_per_digit = 100 if profile == "smoke" else 1000
 if n_attack is None:

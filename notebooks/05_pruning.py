@@ -32,7 +32,7 @@ profile = "default"  # smoke | default | paper
 seed = 0
 archs = None  # architectures (None: ["mobilenet"] in smoke and default, all three in paper)
 target_sparsity = 0.8  # final share of zero weights (the authors' artifact: 0.8)
-n_eval = None  # images per architecture (None: smoke 32, default 500, paper 3000)
+n_eval = None  # images per architecture (None: smoke 32, default 256, paper 3000)
 c = 1.0  # DIVA's balance between the two models
 
 # %%
@@ -41,7 +41,7 @@ from diva_lib import config
 cfg = config.get_profile(profile, archs=archs or (list(config.ARCHS) if profile == "paper" else ["mobilenet"]))
 seed = config.check_seed(seed)
 n_eval = config.check_positive_int("n_eval", n_eval if n_eval is not None else
-                                   {"smoke": 32, "default": 500}.get(profile, 3000))
+                                   {"smoke": 32, "default": 256}.get(profile, 3000))
 if not (isinstance(target_sparsity, float | int) and 0 < target_sparsity < 1):
     raise config.ParameterError(f"parameter 'target_sparsity'={target_sparsity!r} must be in (0, 1), e.g. 0.8")
 if not c >= 0:

@@ -24,11 +24,11 @@
 profile = "default"  # smoke | default | paper
 seed = 0
 arch = "mobilenet"  # the architecture trained robustly (MobileNet fits the 2-core budget)
-adv_epochs = None  # epochs of PGD adversarial fine-tuning (None: smoke 1, default 3, paper 2)
+adv_epochs = None  # epochs of PGD adversarial fine-tuning (None: smoke 1, default 1, paper 2)
 adv_steps = None  # PGD steps of the inner maximisation (None: smoke 1, default 3, paper 7)
 adv_eps = 8 / 255  # training ε (MadryLab's ImageNet model: 8/255)
 c_values = [1, 1.5, 5]  # DIVA c values (the paper: 1, 1.5, 5)
-n_eval = None  # test images attacked (None: smoke 48, default 400, paper 3000)
+n_eval = None  # test images attacked (None: smoke 48, default 256, paper 3000)
 
 # %%
 from diva_lib import config
@@ -36,9 +36,9 @@ from diva_lib import config
 cfg = config.get_profile(profile, archs=[arch])
 seed = config.check_seed(seed)
 _col = {"smoke": 0, "default": 1}.get(profile, 2)
-adv_epochs = config.check_positive_int("adv_epochs", adv_epochs if adv_epochs is not None else (1, 3, 2)[_col])
+adv_epochs = config.check_positive_int("adv_epochs", adv_epochs if adv_epochs is not None else (1, 1, 2)[_col])
 adv_steps = config.check_positive_int("adv_steps", adv_steps if adv_steps is not None else (1, 3, 7)[_col])
-n_eval = config.check_positive_int("n_eval", n_eval if n_eval is not None else (48, 400, 3000)[_col])
+n_eval = config.check_positive_int("n_eval", n_eval if n_eval is not None else (48, 256, 3000)[_col])
 if not (isinstance(adv_eps, float | int) and 0 < adv_eps <= 0.5):
     raise config.ParameterError(f"parameter 'adv_eps'={adv_eps!r} must be in (0, 0.5], e.g. 8/255")
 if not c_values or any(not (isinstance(v, int | float) and v >= 0) for v in c_values):
