@@ -24,7 +24,8 @@
 # validate (the paper's validation set also has 3 per person). Fine-tuning on Pins celebrities
 # at 32×32 (`source="mirror"`) stays far below the paper's 99 % accuracy with a backbone
 # pretrained on a few thousand photos, and an attack on a model that is mostly wrong measures
-# little; the AT&T people make an accurate model within the 2-core budget. The `paper` profile
+# little; the AT&T people make a far more accurate model within the 2-core budget (the
+# accuracies this run measured are in the table below). The `paper` profile
 # uses real PubFig and the real VGGFace weights.
 
 # %% tags=["parameters"]
