@@ -7,17 +7,18 @@ PROFILE ?= default
 
 .PHONY: venv data test book notebooks verify lint bench lock clean
 
+# requirements.txt is the hashed lock of pyproject.toml (runtime + book + test extras): `make lock`.
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
 venv: $(VENV)/.installed
 
 data: venv
-	$(BIN)/python data_scripts/fetch.py --mirror "$(DATA_MIRROR)" all
+	$(BIN)/diva fetch --mirror "$(DATA_MIRROR)" all
 
 test: data
 	$(BIN)/python -m pytest -q -rs -n 2 --dist loadfile --durations=15
@@ -42,11 +43,12 @@ verify: data
 bench: data
 	$(BIN)/python benchmarks/bench_attacks.py --profile $(PROFILE)
 
-# Re-pin requirements.txt from requirements.in in a scratch environment.
+# Re-compile the hashed lock from pyproject.toml (existing pins are kept unless UPGRADE=--upgrade).
 lock:
-	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
-	.lock-venv/bin/pip install --quiet -r requirements.in
-	.lock-venv/bin/pip freeze > requirements.txt && rm -rf .lock-venv
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv && .lock-venv/bin/pip install --quiet uv
+	.lock-venv/bin/uv pip compile pyproject.toml --extra book --extra test --generate-hashes $(UPGRADE) \
+		--python-version 3.11.7 --python-platform x86_64-unknown-linux-gnu -o requirements.txt
+	rm -rf .lock-venv
 
 clean:
 	rm -rf _build book/notebooks .cache

@@ -1,106 +1,11 @@
-"""Prepare the datasets: copy from a local mirror when there is one, else download canonical sources.
+"""Prepare the datasets: the same as `diva fetch` (see `diva fetch --help`)."""
 
-    python data_scripts/fetch.py --mirror ../shared/data all
-    python data_scripts/fetch.py fashion_mnist mnist              # no mirror: downloads
-    python data_scripts/fetch.py --imagenet-val /path/to/ILSVRC2012/val   # paper profile
-    python data_scripts/fetch.py --pubfig dev                             # paper profile, face chapter
-    python data_scripts/fetch.py --vggface-weights rcmalli_vggface_tf_notop_resnet50.h5 [--vggface-sha256 HEX]
-
-Every file is checked against its pinned SHA-256 before it is used.
-"""
-
-from __future__ import annotations
-
-import argparse
-import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from diva_lib import data  # noqa: E402
-
-
-def link_imagenet(val_dir: Path, data_dir: Path) -> Path:
-    """Link a user-supplied ImageNet validation folder into the data dir after a quick sanity check."""
-    val_dir = val_dir.resolve()
-    n = sum(1 for p in val_dir.rglob("*") if p.suffix.lower() in {".jpeg", ".jpg"})
-    if n == 0:
-        raise data.DataError(f"--imagenet-val {val_dir} holds no JPEG files; pass the ILSVRC2012 validation folder")
-    dest = data_dir / "imagenet_val"
-    if dest.is_symlink() or dest.exists():
-        dest.unlink()
-    dest.symlink_to(val_dir, target_is_directory=True)
-    print(f"imagenet_val -> {val_dir} ({n} images)")
-    return dest
-
-
-def fetch_pubfig(which: str, dest: Path) -> None:
-    """Download a PubFig URL list (or read a local one), then every image, checked by md5 and cropped."""
-    from diva_lib import pubfig
-
-    if which in pubfig.URLS:
-        listing = data.download(pubfig.URLS[which], dest / f"{which}_urls.txt")
-    elif Path(which).is_file():
-        listing = Path(which)
-    else:
-        raise SystemExit(f"--pubfig {which!r} is neither 'dev', 'eval' nor a PubFig *_urls.txt file")
-    counts = pubfig.fetch(pubfig.parse_urls(listing.read_text()), dest)
-    print(f"pubfig: {counts} (failures listed in {dest / 'failures.tsv'})")
-
-
-def link_vggface(path: Path, sha256: str | None, data_dir: Path) -> Path:
-    """Check the VGGFace weights (HDF5 structure, optional SHA-256; never unpickled) and link them into data/."""
-    from diva_lib import models
-
-    path = path.resolve()
-    models.load_vggface_weights(models.build_vggface_resnet50(2, 224), path, sha256)
-    digest = data.sha256_file(path)
-    dest = data_dir / "vggface_notop.h5"
-    if dest.is_symlink() or dest.exists():
-        dest.unlink()
-    dest.symlink_to(path)
-    print(f"vggface_notop.h5 -> {path} (SHA-256 {digest}; set DIVA_VGGFACE_SHA256 to pin it)")
-    return dest
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point."""
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("datasets", nargs="*", default=["all"], help=f"'all' or names from {list(data.DATASETS)}")
-    ap.add_argument("--mirror", type=Path, default=Path(os.environ.get("DATA_MIRROR", data.DEFAULT_MIRROR)))
-    ap.add_argument("--data-dir", type=Path, default=data.DATA_DIR)
-    ap.add_argument("--base-url", default=None, help="override the canonical download base (IDX sets only)")
-    ap.add_argument("--imagenet-val", type=Path, default=None, help="ImageNet validation folder (paper profile)")
-    ap.add_argument("--pubfig", default=None, help="'dev', 'eval' or a local PubFig *_urls.txt: download and crop")
-    ap.add_argument("--vggface-weights", type=Path, default=None, help="keras-vggface notop ResNet50 .h5 to check")
-    ap.add_argument("--vggface-sha256", default=None, help="expected SHA-256 of the VGGFace weights file")
-    args = ap.parse_args(argv)
-
-    names = list(data.DATASETS) if "all" in args.datasets else args.datasets
-    mirror = args.mirror if args.mirror and args.mirror.is_dir() else None
-    if mirror is None:
-        print(f"no mirror at {args.mirror}; downloading canonical sources where they exist")
-    args.data_dir.mkdir(parents=True, exist_ok=True)
-    failed = []
-    for name in names:
-        if mirror is None and data.spec(name).url is None and "all" in args.datasets:
-            print(f"skip {name:15s} no canonical download; give --mirror to copy it")
-            continue
-        try:
-            root = data.prepare(name, args.data_dir, mirror, args.base_url)
-            print(f"ok  {name:16s} {root}")
-        except (data.DataError, OSError) as e:
-            print(f"ERR {name:16s} {e}", file=sys.stderr)
-            failed.append(name)
-    if args.imagenet_val:
-        link_imagenet(args.imagenet_val, args.data_dir)
-    if args.pubfig:
-        fetch_pubfig(args.pubfig, args.data_dir / "pubfig")
-    if args.vggface_weights:
-        link_vggface(args.vggface_weights, args.vggface_sha256, args.data_dir)
-    return 1 if failed else 0
-
+from diva_lib.cli import main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(["fetch", *sys.argv[1:]]))

@@ -16,13 +16,32 @@ import numpy as np
 
 from diva_lib.files import atomic_write
 
-DATA_DIR = Path(os.environ.get("DIVA_DATA", Path(__file__).resolve().parent.parent / "data"))
-DEFAULT_MIRROR = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+_CHECKOUT = Path(__file__).resolve().parent.parent  # the source checkout, when the library runs from one
+_IN_CHECKOUT = (_CHECKOUT / "pyproject.toml").is_file()
+DATA_DIR = Path(os.environ.get("DIVA_DATA", _CHECKOUT / "data" if _IN_CHECKOUT else Path.home() / ".cache" / "diva"))
+DEFAULT_MIRROR = Path(os.environ.get("DATA_MIRROR", _CHECKOUT.parent / "shared" / "data"))
 _IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
 class DataError(RuntimeError):
     """A dataset file is missing or does not match its pinned checksum."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """A public place a dataset can be fetched from: a pinned base URL and the kind of files it serves.
+
+    kind "idx": MNIST-style `.gz` files, checked on their decompressed content (gzip wrappers differ
+    between hosts); "files": the dataset's own files at a pinned commit, checked against the
+    manifest shipped in `diva_lib/registry/<folder>/`; "olivetti" and "lfw": one pinned archive that
+    `diva_lib.sources` unpacks into the dataset's layout.
+    """
+
+    name: str
+    kind: str
+    base_url: str
+    archive: str | None = None  # file name under base_url, for the archive kinds
+    sha256: str | None = None  # pin of that archive
 
 
 @dataclass(frozen=True)
@@ -33,9 +52,11 @@ class DatasetSpec:
     folder: str
     manifest_sha256: str
     content_sha256: dict[str, str] | None = None  # sha256 of the *decompressed* IDX files
-    url: str | None = None  # canonical download base for the IDX files
+    sources: tuple[Source, ...] = ()  # public sources, tried in order when no mirror holds the set
+    placement: str = ""  # how to place a dataset that no public source serves
 
 
+_GITHUB = "https://raw.githubusercontent.com/"
 DATASETS: dict[str, DatasetSpec] = {
     "mnist": DatasetSpec(
         "mnist",
@@ -47,7 +68,8 @@ DATASETS: dict[str, DatasetSpec] = {
             "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
             "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
         },
-        "https://storage.googleapis.com/cvdf-datasets/mnist/",
+        (Source("cvdf", "idx", "https://storage.googleapis.com/cvdf-datasets/mnist/"),
+         Source("ossci", "idx", "https://ossci-datasets.s3.amazonaws.com/mnist/")),
     ),
     "fashion_mnist": DatasetSpec(
         "fashion_mnist",
@@ -59,22 +81,34 @@ DATASETS: dict[str, DatasetSpec] = {
             "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
             "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
         },
-        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+        (Source("zalando-s3", "idx", "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"),),
     ),
     "imagenet_sample": DatasetSpec(
-        "imagenet_sample", "imagenet_sample", "67a21117090f7b0c5e0ca2584c9ec691c55b3ef106e300f47e2a6b7e0f6c06d1"
+        "imagenet_sample", "imagenet_sample", "67a21117090f7b0c5e0ca2584c9ec691c55b3ef106e300f47e2a6b7e0f6c06d1",
+        sources=(Source("github:EliSchwartz/imagenet-sample-images", "files",
+                        _GITHUB + "EliSchwartz/imagenet-sample-images/bc69043e2862758a1906c6a24a792bb28c6bb2ff/"),),
     ),
     "att_faces": DatasetSpec(
-        "att_faces", "att_faces", "6bd89f2efadbb2b7065009c3b35d4ce701157ca9af90f1728438baa6aed51622"
+        "att_faces", "att_faces", "6bd89f2efadbb2b7065009c3b35d4ce701157ca9af90f1728438baa6aed51622",
+        sources=(Source("github:ChiTatZhang/server_graduate", "files",
+                        _GITHUB + "ChiTatZhang/server_graduate/0493bc9ab41f854477d891d1553ffce41918e8ae/att_faces/"),
+                 Source("olivetti", "olivetti", "https://ndownloader.figshare.com/files/", "5976027",
+                        "b612fb967f2dc77c9c62d3e1266e0c73d5fca46a4b8906c18e454d41af987794")),
     ),
     "pins_faces": DatasetSpec(
-        "pins_faces", "pins_faces", "dc03c426aec67b0ede1294a58092a5accfc9ebaf50128c6a686a1c5d254d019b"
+        "pins_faces", "pins_faces", "dc03c426aec67b0ede1294a58092a5accfc9ebaf50128c6a686a1c5d254d019b",
+        placement="Pins Face Recognition has no pinned public download: get it from Kaggle "
+                  "(hereisburak/pins-face-recognition) and place the first 40 images of each identity as "
+                  "data/pins_faces/<Identity>/<file>.jpg (names as in diva_lib/registry/pins_faces/PROVENANCE.md), "
+                  "or point DATA_MIRROR at a mirror; the face chapter's 'att' source runs without it",
     ),
     "lfw_faces": DatasetSpec(
-        "lfw_faces", "lfw_faces", "7344e628df31c5b7a0f0128aeb690efe7ddc3078a9019d638904d1615264f0fd"
+        "lfw_faces", "lfw_faces", "7344e628df31c5b7a0f0128aeb690efe7ddc3078a9019d638904d1615264f0fd",
+        sources=(Source("lfw-archive", "lfw", "https://ndownloader.figshare.com/files/", "5976018",
+                        "055f7d9c632d7370e6fb4afc7468d40f970c34a80d4c6f50ffec63f5a8d536c0"),),
     ),
 }
-_FIX = "run `make data` (DATA_MIRROR=<mirror dir>) or `python data_scripts/fetch.py {name}` to restore it"
+_FIX = "run `diva fetch {name}` (copies from DATA_MIRROR when there is one, else downloads) to restore it"
 
 
 def sha256_file(path: Path) -> str:
@@ -94,7 +128,11 @@ def spec(name: str) -> DatasetSpec:
 
 
 def verify(name: str, data_dir: Path = DATA_DIR) -> Path:
-    """Check every file of a prepared dataset against its pinned checksums; return its folder."""
+    """Check every file of a prepared dataset against its pinned checksums; return its folder.
+
+    A folder built from a pinned archive (a `SOURCE` file names it) is checked against the manifest
+    written when the archive, whose SHA-256 is pinned, was unpacked.
+    """
     s = spec(name)
     root = Path(data_dir) / s.folder
     fix = _FIX.format(name=name)
@@ -105,7 +143,7 @@ def verify(name: str, data_dir: Path = DATA_DIR) -> Path:
     manifest = root / "SHA256SUMS"
     if not manifest.is_file():
         raise DataError(f"{manifest} is missing; {fix}")
-    if sha256_file(manifest) != s.manifest_sha256:
+    if not (root / "SOURCE").is_file() and sha256_file(manifest) != s.manifest_sha256:
         raise DataError(f"{manifest} does not match its pinned SHA-256; {fix}")
     for line in manifest.read_text().splitlines():
         digest, rel = line.split(maxsplit=1)
@@ -120,26 +158,33 @@ def verify(name: str, data_dir: Path = DATA_DIR) -> Path:
 def prepare(
     name: str, data_dir: Path = DATA_DIR, mirror: Path | None = DEFAULT_MIRROR, base_url: str | None = None
 ) -> Path:
-    """Copy a dataset from a local mirror, or download its canonical files, then verify it."""
+    """Copy a dataset from a local mirror, or fetch it from its public sources, then verify it.
+
+    Args:
+        name: a key of `DATASETS`.
+        data_dir: the git-ignored folder that receives it.
+        mirror: a local mirror holding `<folder>/` (first choice); None to skip it.
+        base_url: replaces the first public source's base URL (a fixture server in the tests).
+
+    Example:
+        >>> prepare("mnist", mirror=None)  # doctest: +SKIP
+    """
+    from diva_lib import sources
+
     s = spec(name)
     dest = Path(data_dir) / s.folder
     try:
         return verify(name, data_dir)
     except DataError:
         pass
+    Path(data_dir).mkdir(parents=True, exist_ok=True)
     if mirror is not None and (Path(mirror) / s.folder).is_dir():
         tmp = Path(tempfile.mkdtemp(dir=data_dir, prefix=f".{s.folder}."))
         shutil.copytree(Path(mirror) / s.folder, tmp, dirs_exist_ok=True)
         shutil.rmtree(dest, ignore_errors=True)
         os.replace(tmp, dest)
-    elif s.content_sha256:
-        dest.mkdir(parents=True, exist_ok=True)
-        for stem in s.content_sha256:
-            download(f"{base_url or s.url}{stem}.gz", dest / f"{stem}.gz")
     else:
-        raise DataError(
-            f"dataset {name!r} has no canonical download; point DATA_MIRROR at a folder containing {s.folder}/"
-        )
+        sources.fetch(s, dest, base_url)
     return verify(name, data_dir)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -75,17 +76,25 @@ def display_name(person: str) -> str:
     return person.split(":", 1)[-1].replace("_", " ")
 
 
+def _if_prepared(name: str) -> dict[str, list[Path]]:
+    """A face set's people, or none (with a warning naming the fix) when the set is not prepared."""
+    try:
+        return data.face_identities(name)
+    except data.DataError as e:
+        warnings.warn(f"pretraining without {name} ({e})", stacklevel=3)
+        return {}
+
+
 def _pool(setting: FaceSetting) -> tuple[dict[str, list[Path]], dict[str, list[Path]]]:
     """(candidates for fine-tuning, extra pretraining-only people) of the setting's source."""
     if setting.source == "pubfig":
         root = data.DATA_DIR / "pubfig"
         people = {f"pubfig:{d.name}": sorted(d.glob("*.jpg")) for d in sorted(root.glob("*")) if d.is_dir()}
         if not people:
-            raise data.DataError(f"{root} holds no people; fetch PubFig with data_scripts/fetch.py --pubfig dev")
+            raise data.DataError(f"{root} holds no people; fetch PubFig with `diva fetch --pubfig dev`")
         return people, {}
     if setting.source == "att":
-        return data.face_identities("att_faces"), {**data.face_identities("pins_faces"),
-                                                   **data.face_identities("lfw_faces")}
+        return data.face_identities("att_faces"), {**_if_prepared("pins_faces"), **data.face_identities("lfw_faces")}
     if setting.source == "mirror":
         return data.face_identities("pins_faces"), data.face_identities("lfw_faces")
     raise ParameterError(f"face source {setting.source!r} is unknown; use 'att', 'mirror' or 'pubfig'")
@@ -139,6 +148,11 @@ def _digest(items: list[str]) -> str:
     return hashlib.sha256("\n".join(items).encode()).hexdigest()[:16]
 
 
+def _pixels(x: np.ndarray) -> str:
+    """Digest of the images themselves: a face set fetched from another source gets its own models."""
+    return hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest()[:16]
+
+
 # the settings that determine the pretrained backbone (each later stage adds its own to its cache key)
 _PRETRAIN_FIELDS = ("image_size", "pretrain_epochs", "batch_size", "pretrain_lr", "bn_batches", "max_pretrain_people",
                     "source", "weights")
@@ -149,8 +163,9 @@ def get_models(setting: FaceSetting, seed: int, task: FaceTask, cache: ModelCach
     cache = cache or ModelCache()
     fields = asdict(setting)
     pcfg = {"role": "face_pretrained", "recipe": RECIPE, "seed": seed, "pretrain_people": _digest(task.pretrain_people),
-            **{k: fields[k] for k in _PRETRAIN_FIELDS}}
-    ocfg = {"role": "face_original", "parent": pcfg, "people": task.people, "train_share": setting.train_share,
+            "pixels": _pixels(task.x_pretrain), **{k: fields[k] for k in _PRETRAIN_FIELDS}}
+    ocfg = {"role": "face_original", "parent": pcfg, "people": task.people, "pixels": _pixels(task.x_train),
+            "train_share": setting.train_share,
             "finetune_epochs": setting.finetune_epochs, "finetune_lr": setting.finetune_lr}
     qcfg = {"role": "face_qat", "parent": ocfg, "qat_epochs": setting.qat_epochs, "qat_lr": setting.qat_lr,
             "input_quantizer": "exact"}

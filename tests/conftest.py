@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from pathlib import Path
@@ -19,6 +20,30 @@ os.environ.setdefault("DIVA_RESULTS", str(_SESSION_DIR / "results"))
 os.environ.setdefault("DIVA_ATTACK_CACHE_MODE", "off")  # tests measure fresh attacks; the cache has its own tests
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "needs_data(*names): skip unless these datasets are prepared")
+
+
+@functools.cache
+def _prepared(name: str) -> bool:
+    from diva_lib import data
+
+    try:
+        data.verify(name)
+        return True
+    except data.DataError:
+        return False
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip a test whose datasets are not prepared, naming them and the command that fetches them."""
+    for item in items:
+        missing = sorted({n for mark in item.iter_markers("needs_data") for n in mark.args if not _prepared(n)})
+        if missing:
+            names = " ".join(missing)
+            item.add_marker(pytest.mark.skip(reason=f"dataset(s) {names} not prepared: run `diva fetch {names}`"))
 
 
 @pytest.fixture(scope="session")

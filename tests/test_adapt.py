@@ -6,6 +6,8 @@ import pytest
 from diva_lib import adapt, metrics
 from diva_lib.config import ARCHS
 
+pytestmark = pytest.mark.needs_data("fashion_mnist")
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("arch", ARCHS)

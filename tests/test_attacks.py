@@ -14,6 +14,8 @@ from hypothesis.extra.numpy import arrays
 from diva_lib import adapt, attacks, evaluate, metrics, threat
 from diva_lib.cache import ArrayCache
 
+pytestmark = pytest.mark.needs_data("fashion_mnist")
+
 EPSILONS = (2 / 255, 8 / 255, 16 / 255)
 
 

@@ -1,3 +1,4 @@
+import dataclasses
 import functools
 import gzip
 import http.server
@@ -13,18 +14,19 @@ from diva_lib.data import DataError
 
 ROOT = Path(__file__).resolve().parent.parent
 MIRROR = data.DEFAULT_MIRROR
-needs_mirror = pytest.mark.skipif(not MIRROR.is_dir(), reason="no local data mirror")
+needs_mirror = pytest.mark.skipif(not MIRROR.is_dir(), reason=f"no local data mirror at {MIRROR} (set DATA_MIRROR)")
 
 
 @pytest.fixture
 def fashion_copy(tmp_path):
     src = data.DATA_DIR / "fashion-mnist"
     if not src.is_dir():
-        pytest.skip("run `make data` first")
+        pytest.skip("dataset fashion_mnist not prepared: run `diva fetch fashion_mnist`")
     shutil.copytree(src, tmp_path / "fashion-mnist")
     return tmp_path
 
 
+@pytest.mark.needs_data("mnist", "fashion_mnist", "imagenet_sample")
 def test_verify_accepts_prepared_sets():
     for name in ("mnist", "fashion_mnist", "imagenet_sample"):
         assert data.verify(name).is_dir()
@@ -35,7 +37,7 @@ def test_corrupt_file_is_named(fashion_copy):
     raw = bytearray(gzip.decompress(target.read_bytes()))
     raw[100] ^= 1
     target.write_bytes(gzip.compress(bytes(raw)))
-    with pytest.raises(DataError, match="t10k-labels-idx1-ubyte.gz is corrupt.*make data"):
+    with pytest.raises(DataError, match="t10k-labels-idx1-ubyte.gz is corrupt.*diva fetch fashion_mnist"):
         data.verify("fashion_mnist", fashion_copy)
 
 
@@ -82,18 +84,83 @@ def http_root(tmp_path):
     server.server_close()
 
 
-def test_download_canonical_from_local_server(http_root, tmp_path):
+@pytest.mark.needs_data("mnist", "fashion_mnist")
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
+def test_download_canonical_from_local_server(http_root, tmp_path, name):
     served, url = http_root
-    src = data.DATA_DIR / "fashion-mnist"
-    if not src.is_dir():
-        pytest.skip("run `make data` first")
-    for f in src.glob("*.gz"):  # upstream gzip wrappers differ; only the content is pinned
-        served.joinpath(f.name).write_bytes(gzip.compress(gzip.decompress(f.read_bytes()), mtime=1))
+    for f in (data.DATA_DIR / data.spec(name).folder).glob("*.gz"):  # gzip wrappers differ; the content is pinned
+        served.joinpath(f.name).write_bytes(gzip.compress(gzip.decompress(f.read_bytes()), compresslevel=1, mtime=1))
     out = tmp_path / "out"
-    out.mkdir()
-    root = data.prepare("fashion_mnist", out, mirror=None, base_url=url)
-    x, y = data.load_idx("fashion_mnist", "test", out)
+    root = data.prepare(name, out, mirror=None, base_url=url)
+    x, y = data.load_idx(name, "test", out)
     assert root.is_dir() and x.shape == (10_000, 28, 28) and set(np.unique(y)) == set(range(10))
+
+
+@pytest.fixture
+def served_att(http_root):
+    """The AT&T files as the public source serves them: the data files only, no manifest."""
+    served, url = http_root
+    src = data.DATA_DIR / "att_faces"
+    for f in src.glob("s*/*.pgm"):
+        served.joinpath(f.parent.name).mkdir(exist_ok=True)
+        shutil.copy(f, served / f.parent.name / f.name)
+    return served, url
+
+
+@pytest.mark.needs_data("att_faces")
+def test_att_faces_from_public_files_source(served_att, tmp_path):
+    _, url = served_att
+    root = data.prepare("att_faces", tmp_path / "out", mirror=None, base_url=url)
+    assert data.sha256_file(root / "SHA256SUMS") == data.spec("att_faces").manifest_sha256
+    assert len(data.face_identities("att_faces", tmp_path / "out")) == 40
+
+
+@pytest.mark.needs_data("att_faces")
+def test_public_source_bad_checksum_and_dead_link_leave_nothing(served_att, tmp_path):
+    served, url = served_att
+    out = tmp_path / "out"
+    (served / "s2" / "3.pgm").write_bytes(b"P5 not a face")
+    with pytest.raises(DataError, match="s2/3.pgm does not match its pinned SHA-256"):
+        data.prepare("att_faces", out, mirror=None, base_url=url)
+    assert list(out.iterdir()) == []
+    (served / "s2" / "3.pgm").unlink()
+    with pytest.raises(DataError, match="s2/3.pgm could not be downloaded.*DATA_MIRROR"):
+        data.prepare("att_faces", out, mirror=None, base_url=url)
+    assert list(out.iterdir()) == []
+
+
+def test_olivetti_source_builds_the_att_layout(http_root, tmp_path):
+    from scipy.io import savemat
+
+    from diva_lib import sources
+
+    served, url = http_root
+    faces = np.random.default_rng(0).random((4096, 400)).astype(np.float32)
+    savemat(served / "5976027", {"faces": faces})
+    olivetti = data.Source("olivetti", "olivetti", url, "5976027", data.sha256_file(served / "5976027"))
+    spec = dataclasses.replace(data.spec("att_faces"), sources=(olivetti,))
+    (tmp_path / "att_faces").mkdir()
+    sources.fetch(spec, tmp_path / "att_faces")
+    assert "olivetti" in (tmp_path / "att_faces" / "SOURCE").read_text()
+    people = data.face_identities("att_faces", tmp_path)
+    assert len(people) == 40 and all(len(files) == 10 for files in people.values())
+    assert data.load_faces(people["att_faces:s1"][:1], 64).shape == (1, 64, 64, 3)
+    wrong = dataclasses.replace(spec, sources=(dataclasses.replace(olivetti, sha256="0" * 64),))
+    with pytest.raises(DataError, match="5976027 does not match its pinned SHA-256"):
+        sources.fetch(wrong, tmp_path / "att_faces")
+
+
+def test_dataset_without_public_source_names_where_to_get_it(tmp_path):
+    with pytest.raises(DataError, match="no public source.*Kaggle.*hereisburak/pins-face-recognition"):
+        data.prepare("pins_faces", tmp_path, mirror=None)
+
+
+def test_shipped_manifests_match_their_pins():
+    from diva_lib import sources
+
+    for name in ("imagenet_sample", "att_faces", "pins_faces", "lfw_faces"):
+        folder = data.spec(name).folder
+        assert data.sha256_file(sources.REGISTRY / folder / "SHA256SUMS") == data.spec(name).manifest_sha256
 
 
 def test_download_of_bad_content_is_rejected(http_root, tmp_path):
@@ -101,7 +168,6 @@ def test_download_of_bad_content_is_rejected(http_root, tmp_path):
     for stem in data.DATASETS["mnist"].content_sha256:
         served.joinpath(f"{stem}.gz").write_bytes(gzip.compress(b"not mnist"))
     out = tmp_path / "out"
-    out.mkdir()
     with pytest.raises(DataError, match="is corrupt"):
         data.prepare("mnist", out, mirror=None, base_url=url)
 
@@ -113,6 +179,7 @@ def test_failed_download_leaves_nothing(http_root, tmp_path):
     assert list((tmp_path / "dl").iterdir()) == []
 
 
+@pytest.mark.needs_data("fashion_mnist")
 def test_to_rgb_and_split():
     x, _ = data.load_idx("fashion_mnist", "test")
     rgb = data.to_rgb(x[:5], 32)
@@ -126,6 +193,7 @@ def test_to_rgb_and_split():
         data.make_split(100, 50, 80, 30, 20, seed=0)
 
 
+@pytest.mark.needs_data("imagenet_sample")
 def test_imagenet_folder_loader_on_real_jpegs():
     root = data.verify("imagenet_sample")
     files, y = data.imagenet_files(root)
@@ -139,6 +207,7 @@ def test_imagenet_folder_loader_on_real_jpegs():
         data.imagenet_files(root, wnids=["n01440764"])
 
 
+@pytest.mark.needs_data("imagenet_sample")
 def test_paper_profile_split_on_real_jpegs(monkeypatch):
     from diva_lib import config, zoo
 

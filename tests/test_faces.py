@@ -6,6 +6,8 @@ import pytest
 from diva_lib import faces
 from diva_lib.config import ParameterError
 
+pytestmark = pytest.mark.needs_data("att_faces", "lfw_faces")
+
 
 @pytest.fixture(scope="module")
 def smoke_task():
@@ -29,6 +31,10 @@ def test_same_seed_same_people_and_explicit_people(smoke_task):
     chosen = faces.make_task(faces.setting_for("smoke"), seed=0, people=["s3", "att_faces:s12"])
     assert [faces.display_name(p) for p in chosen.people] == ["s12", "s3"]
     assert not {"att_faces:s3", "att_faces:s12"} & set(chosen.pretrain_people)
+
+
+@pytest.mark.needs_data("pins_faces")
+def test_pins_people_by_name():
     pins = faces.make_task(faces.setting_for("smoke", source="mirror"), seed=0, people=["Adriana Lima", "Bill Gates"])
     assert [faces.display_name(p) for p in pins.people] == ["Adriana Lima", "Bill Gates"]
     assert np.bincount(pins.y_val).tolist() == [12, 12]  # 40 images per person, 70 % to train

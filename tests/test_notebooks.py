@@ -18,6 +18,8 @@ import jupytext
 import papermill
 import pytest
 
+pytestmark = pytest.mark.needs_data("fashion_mnist", "mnist", "att_faces", "lfw_faces")
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.py"))
 BIN = Path(sys.executable).parent

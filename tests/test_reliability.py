@@ -19,6 +19,8 @@ BUILD = """
 import sys
 import numpy as np
 from diva_lib import config, zoo
+
+pytestmark = pytest.mark.needs_data("fashion_mnist")
 cfg = config.get_profile("smoke", n_train=256, n_surrogate=64, n_test=64, archs=["mobilenet"],
                          epochs={"resnet50": 1, "mobilenet": 3, "densenet121": 1})
 entry = zoo.get("mobilenet", cfg, seed=0)

@@ -1,0 +1,118 @@
+"""The `diva` command line: `diva fetch` prepares the datasets.
+
+    diva fetch all                                  # from DATA_MIRROR (default ../shared/data), else public sources
+    diva fetch fashion_mnist mnist --mirror none    # always from the public sources
+    diva fetch --imagenet-val /path/to/ILSVRC2012/val   # paper profile
+    diva fetch --pubfig dev                             # paper profile, face chapter
+    diva fetch --vggface-weights rcmalli_vggface_tf_notop_resnet50.h5 [--vggface-sha256 HEX]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from diva_lib import data
+
+FETCH_HELP = """Prepare datasets into data/ (DIVA_DATA): copied from a local mirror when it holds them, else
+downloaded from each dataset's public sources, every file checked against its pinned SHA-256."""
+
+
+def link_imagenet(val_dir: Path, data_dir: Path) -> Path:
+    """Link a user-supplied ImageNet validation folder into the data dir after a quick sanity check."""
+    val_dir = val_dir.resolve()
+    n = sum(1 for p in val_dir.rglob("*") if p.suffix.lower() in {".jpeg", ".jpg"})
+    if n == 0:
+        raise data.DataError(f"--imagenet-val {val_dir} holds no JPEG files; pass the ILSVRC2012 validation folder")
+    dest = data_dir / "imagenet_val"
+    if dest.is_symlink() or dest.exists():
+        dest.unlink()
+    dest.symlink_to(val_dir, target_is_directory=True)
+    print(f"imagenet_val -> {val_dir} ({n} images)")
+    return dest
+
+
+def fetch_pubfig(which: str, dest: Path) -> None:
+    """Download a PubFig URL list (or read a local one), then every image, checked by md5 and cropped."""
+    from diva_lib import pubfig
+
+    if which in pubfig.URLS:
+        listing = data.download(pubfig.URLS[which], dest / f"{which}_urls.txt")
+    elif Path(which).is_file():
+        listing = Path(which)
+    else:
+        raise SystemExit(f"--pubfig {which!r} is neither 'dev', 'eval' nor a PubFig *_urls.txt file")
+    counts = pubfig.fetch(pubfig.parse_urls(listing.read_text()), dest)
+    print(f"pubfig: {counts} (failures listed in {dest / 'failures.tsv'})")
+
+
+def link_vggface(path: Path, sha256: str | None, data_dir: Path) -> Path:
+    """Check the VGGFace weights (HDF5 structure, optional SHA-256; never unpickled) and link them into data/."""
+    from diva_lib import models
+
+    path = path.resolve()
+    models.load_vggface_weights(models.build_vggface_resnet50(2, 224), path, sha256)
+    digest = data.sha256_file(path)
+    dest = data_dir / "vggface_notop.h5"
+    if dest.is_symlink() or dest.exists():
+        dest.unlink()
+    dest.symlink_to(path)
+    print(f"vggface_notop.h5 -> {path} (SHA-256 {digest}; set DIVA_VGGFACE_SHA256 to pin it)")
+    return dest
+
+
+def add_fetch(sub: argparse._SubParsersAction) -> None:
+    """The `diva fetch` subcommand."""
+    ap = sub.add_parser("fetch", help="prepare the datasets (mirror first, else public sources), checked by SHA-256",
+                        description=FETCH_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("datasets", nargs="*", default=["all"], help=f"'all' or names from {list(data.DATASETS)}")
+    ap.add_argument("--mirror", type=Path, default=Path(os.environ.get("DATA_MIRROR", data.DEFAULT_MIRROR)))
+    ap.add_argument("--data-dir", type=Path, default=data.DATA_DIR)
+    ap.add_argument("--base-url", default=None, help="replace the first public source's base URL")
+    ap.add_argument("--imagenet-val", type=Path, default=None, help="ImageNet validation folder (paper profile)")
+    ap.add_argument("--pubfig", default=None, help="'dev', 'eval' or a local PubFig *_urls.txt: download and crop")
+    ap.add_argument("--vggface-weights", type=Path, default=None, help="keras-vggface notop ResNet50 .h5 to check")
+    ap.add_argument("--vggface-sha256", default=None, help="expected SHA-256 of the VGGFace weights file")
+    ap.set_defaults(run=fetch)
+
+
+def fetch(args: argparse.Namespace) -> int:
+    """Prepare the named datasets; exit status 1 if any failed."""
+    names = list(data.DATASETS) if "all" in args.datasets else args.datasets
+    mirror = args.mirror if args.mirror and args.mirror.is_dir() else None
+    if mirror is None:
+        print(f"no mirror at {args.mirror}; fetching from public sources")
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    failed = []
+    for name in names:
+        if mirror is None and not data.spec(name).sources and "all" in args.datasets:
+            print(f"skip {name:15s} {data.spec(name).placement}")
+            continue
+        try:
+            root = data.prepare(name, args.data_dir, mirror, args.base_url)
+            print(f"ok  {name:16s} {root}")
+        except (data.DataError, OSError) as e:
+            print(f"ERR {name:16s} {e}", file=sys.stderr)
+            failed.append(name)
+    if args.imagenet_val:
+        link_imagenet(args.imagenet_val, args.data_dir)
+    if args.pubfig:
+        fetch_pubfig(args.pubfig, args.data_dir / "pubfig")
+    if args.vggface_weights:
+        link_vggface(args.vggface_weights, args.vggface_sha256, args.data_dir)
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The `diva` command line."""
+    ap = argparse.ArgumentParser(prog="diva", description="DIVA, reproduced: datasets and tools of the book.")
+    sub = ap.add_subparsers(dest="command", required=True)
+    add_fetch(sub)
+    args = ap.parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

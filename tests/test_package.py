@@ -1,0 +1,60 @@
+"""The package as a user installs it: declared dependencies, its citation file, its console script."""
+
+import ast
+import json
+import sys
+import tomllib
+from importlib.metadata import packages_distributions
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _requirement_names(reqs: list[str]) -> set[str]:
+    return {r.split(";")[0].split("[")[0].split("=")[0].split(">")[0].split("<")[0].strip().lower().replace("_", "-")
+            for r in reqs}
+
+
+def test_every_third_party_import_of_the_library_is_declared():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = _requirement_names(project["dependencies"])
+    imported = set()
+    for path in (ROOT / "diva_lib").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                imported.add(node.module.split(".")[0])
+    third_party = imported - set(sys.stdlib_module_names) - {"diva_lib"}
+    dists = packages_distributions()
+    missing = {m: dists.get(m) for m in third_party
+               if not {d.lower().replace("_", "-") for d in dists.get(m, [m])} & declared}
+    assert not missing, f"imported by diva_lib but not in pyproject.toml's dependencies: {missing}"
+
+
+def test_lock_pins_every_declared_package_with_hashes():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    lock = (ROOT / "requirements.txt").read_text()
+    pinned = {line.split("==")[0].lower().replace("_", "-") for line in lock.splitlines() if "==" in line}
+    wanted = _requirement_names(project["dependencies"] + project["optional-dependencies"]["book"]
+                                + project["optional-dependencies"]["test"])
+    assert wanted <= pinned, f"declared but not locked: {sorted(wanted - pinned)}"
+    blocks = [b for b in lock.split("\n") if "==" in b]
+    assert blocks and lock.count("--hash=sha256:") >= len(blocks)
+
+
+def test_citation_file_is_valid_cff_1_2_0():
+    schema = json.loads((ROOT / "tests" / "schemas" / "cff-1.2.0.schema.json").read_text())
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    jsonschema.validate(citation, schema)
+    assert citation["preferred-citation"]["title"].startswith("A Tale of Two Models")
+    broken = {k: v for k, v in citation.items() if k != "authors"}
+    try:
+        jsonschema.validate(broken, schema)
+    except jsonschema.ValidationError as e:
+        assert "authors" in e.message
+    else:
+        raise AssertionError("a citation without authors passed the schema")
