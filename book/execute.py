@@ -1,6 +1,6 @@
 """Execute every notebook with papermill for a profile, recording wall time and peak memory.
 
-    python book/execute.py --profile default [--only 01_table1_instability]
+    python book/execute.py --profile default [--only 01_table1_instability] [--param n_eval=200 ...]
 
 Executed notebooks go to book/notebooks/ (written to a temporary file, then renamed), and
 per-notebook seconds and peak RSS of the kernel to results/<profile>/timings.json (or the name
@@ -44,13 +44,14 @@ def _watch(proc: subprocess.Popen, peak: list[float], stop: threading.Event) -> 
         pass
 
 
-def run(src: Path, out_dir: Path, profile: str) -> dict[str, float]:
-    """Execute one notebook; return its wall time and peak RSS."""
+def run(src: Path, out_dir: Path, profile: str, params: tuple[str, ...] = ()) -> dict[str, float]:
+    """Execute one notebook (papermill parameters as `name=value`); return its wall time and peak RSS."""
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="diva-run-") as tmp:  # outside the book, so a kill leaves no page
         src_nb, out_nb = Path(tmp) / f"{src.stem}.ipynb", Path(tmp) / f"{src.stem}.out.ipynb"
         jupytext.write(jupytext.read(src), src_nb)
-        cmd = [sys.executable, "-m", "papermill", "--cwd", str(src.parent), "-p", "profile", profile,
+        extra = [arg for p in params for arg in ("-p", *p.split("=", 1))]
+        cmd = [sys.executable, "-m", "papermill", "--cwd", str(src.parent), "-p", "profile", profile, *extra,
                str(src_nb), str(out_nb)]
         peak, stop = [0.0], threading.Event()
         t = time.perf_counter()
@@ -77,7 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "book" / "notebooks", help="folder for executed notebooks")
     ap.add_argument("--timings", default="timings",
                     help="name of the timings file in results/<profile>/ (e.g. timings_warm for a run on full caches)")
+    ap.add_argument("--param", nargs="*", default=[], metavar="NAME=VALUE",
+                    help="papermill parameters for the notebooks run, e.g. n_eval=200 seed=1")
     args = ap.parse_args(argv)
+    bad = [p for p in args.param if "=" not in p or not p.split("=", 1)[0].isidentifier()]
+    if bad:
+        raise SystemExit(f"--param {bad}: write each parameter as NAME=VALUE, e.g. n_eval=200")
     sources = sorted((ROOT / "notebooks").glob("*.py"))
     if args.only:
         unknown = set(args.only) - {s.stem for s in sources}
@@ -88,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     timings = report.load_json(path) if args.only and path.is_file() else {}
     for src in sources:
         print(f"== {src.stem} ({args.profile})", flush=True)
-        timings[src.stem] = run(src, args.out, args.profile)
+        timings[src.stem] = run(src, args.out, args.profile, tuple(args.param))
         print(f"   {timings[src.stem]}", flush=True)
         timings["total_seconds"] = round(sum(v["seconds"] for k, v in timings.items() if k != "total_seconds"), 1)
         report.save_json(timings, path)  # after every notebook, so later chapters can show the run so far

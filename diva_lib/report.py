@@ -80,3 +80,38 @@ def setting_note(dataset: str, image_size: int, weights: str | None, n: int | No
     else:
         base = f"{dataset} {image_size}×{image_size} stand-in, models trained from scratch"
     return base + (f", n = {n}" if n else "")
+
+
+README_START, README_END = "<!-- results:start (written by `make readme`) -->", "<!-- results:end -->"
+
+
+def results_summary(folder: str | Path) -> str:
+    """Markdown of a run's claims per verdict and chapter, Table 1 and the whitebox Fig 6 row, from its JSON."""
+    folder = Path(folder)
+    claims = [c for p in sorted(folder.glob("*.json")) for c in load_json(p).get("claims", [])]
+    held = sum(c["holds"] for c in claims)
+    lines = [f"**{held} of {len(claims)} claims hold, {len(claims) - held} do not** in `{folder.name}`:", "",
+             "| chapter | hold | do not hold |", "| --- | --- | --- |"]
+    for chapter in dict.fromkeys(c["chapter"] for c in claims):
+        verdicts = [c["holds"] for c in claims if c["chapter"] == chapter]
+        lines.append(f"| {chapter} | {sum(verdicts)} | {len(verdicts) - sum(verdicts)} |")
+    table1, quant = load_json(folder / "table1.json"), load_json(folder / "quantization.json")
+    lines += ["", f"Table 1 (n = {table1['n_test']}) and whitebox Fig 6 (top-1 success on the deployed int8 "
+              "model, 95 % interval):", "",
+              "| architecture | fp32 acc | int8 acc | instability | DIVA top-1 | PGD top-1 |",
+              "| --- | --- | --- | --- | --- | --- |"]
+    for arch, m in table1["models"].items():
+        wb = quant[arch]["whitebox"]["tflite"]
+        ci = {a: "–".join(pct(v) for v in wb[a]["top1_ci"]) for a in ("DIVA", "PGD")}
+        lines.append(f"| {arch} | {pct(m['fp32_acc'])} | {pct(m['tflite_int8_acc'])} | {pct(m['instability'])} | "
+                     f"{pct(wb['DIVA']['top1'])} ({ci['DIVA']}) | {pct(wb['PGD']['top1'])} ({ci['PGD']}) |")
+    return "\n".join(lines)
+
+
+def write_readme_summary(readme: str | Path, folder: str | Path) -> None:
+    """Replace the README's results block with the summary of `folder`."""
+    text = Path(readme).read_text()
+    head, rest = text.split(README_START)
+    tail = rest.split(README_END)[1]
+    with atomic_write(readme, "w") as f:
+        f.write(f"{head}{README_START}\n{results_summary(folder)}\n{README_END}{tail}")

@@ -58,3 +58,12 @@ def test_citation_file_is_valid_cff_1_2_0():
         assert "authors" in e.message
     else:
         raise AssertionError("a citation without authors passed the schema")
+
+
+def test_readme_is_short_and_its_results_block_matches_the_reference():
+    from diva_lib import report
+
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= 120 and "make book" in text and "make test" in text
+    block = text.split(report.README_START)[1].split(report.README_END)[0].strip()
+    assert block == report.results_summary(ROOT / "results" / "default"), "run `make readme`"
