@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import diva_lib  # noqa: E402,F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-from diva_lib import adapt, attacks, config, report, train  # noqa: E402
+from diva_lib import adapt, attacks, config, crosscheck, report, train  # noqa: E402
 from diva_lib.models import build_model  # noqa: E402
 
 
@@ -36,15 +36,8 @@ def _timed(fn) -> float:
 
 
 def art_pgd(qat, x, y, steps: int, batch: int):
-    """ART 1.20 ProjectedGradientDescent with the paper's settings on a TensorFlowV2Classifier."""
-    from art.attacks.evasion import ProjectedGradientDescent
-    from art.estimators.classification import TensorFlowV2Classifier
-
-    clf = TensorFlowV2Classifier(model=qat, nb_classes=int(qat.output_shape[-1]), input_shape=x.shape[1:],
-                                 loss_object=tf.keras.losses.SparseCategoricalCrossentropy(), clip_values=(0.0, 1.0))
-    pgd = ProjectedGradientDescent(clf, norm=np.inf, eps=8 / 255, eps_step=1 / 255, max_iter=steps,
-                                   num_random_init=0, batch_size=batch, verbose=False)
-    return lambda: pgd.generate(x, y=y)
+    """ART's ProjectedGradientDescent with the paper's settings, as the attack-engine chapter cross-checks it."""
+    return lambda: crosscheck.art_pgd(qat, x, y, eps=8 / 255, step=1 / 255, steps=steps, batch_size=batch)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -57,7 +57,7 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import display
 
-from diva_lib import attacks, evaluate, report, train, zoo
+from diva_lib import attacks, crosscheck, evaluate, report, train, zoo
 from diva_lib.report import Claim, pct
 
 # %% [markdown]
@@ -128,7 +128,20 @@ eligible = y != target
 print(f"targeted hits on class {target}: {evaluate.metrics.rate(hit[eligible])}")
 
 # %% [markdown]
-# ## Engine speed
+# ## Cross-check: this engine's PGD against ART's
+# An independent implementation guards against a subtly wrong engine. The Adversarial Robustness
+# Toolbox's `ProjectedGradientDescent` runs on the same QAT model and images with the same ε,
+# step, steps and no random start; both sets of images are judged on the deployed int8 model.
+# Both are timed from scratch (our attack cache is bypassed) after a warm-up batch.
+
+# %%
+art = crosscheck.compare_with_art(entry.fp32, entry.qat, entry.tflite, x, y, **kw, batch_size=cfg.attack_batch_size)
+display(crosscheck.comparison_table(art))
+print(f"same int8 prediction on {pct(art['same_int8_prediction'])} of {art['n']} images; "
+      f"largest pixel difference between the two engines' images: {art['max_abs_diff']:.2g}")
+
+# %% [markdown]
+# ## Engine speed on random weights
 # `make bench` measures images·steps per second of ART 1.20's `ProjectedGradientDescent`
 # (TensorFlowV2Classifier) and of our compiled PGD and DIVA on the same QAT model and batch
 # (batch 64, 32×32, 20 steps) and writes `results/<profile>/bench_attacks.json`.
@@ -167,6 +180,6 @@ display(report.claims_table(claims))
 
 # %%
 result = {"profile": profile, "seed": seed, "arch": arch, "n_eval": int(len(y)),
-          "attacks": {n: r.as_dict() for n, r in reports.items()},
+          "attacks": {n: r.as_dict() for n, r in reports.items()}, "art_crosscheck": art,
           "claims": report.claims_record(claims, "The attack engine", report.setting_note(cfg.dataset, cfg.image_size, cfg.weights, len(y)))}
 print("wrote", report.save_json(result, report.results_path(profile, "attack_engine")))

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from diva_lib import adapt, attacks, evaluate, metrics, threat
+from diva_lib import adapt, attacks, evaluate, threat
 from diva_lib.cache import ArrayCache
 
 pytestmark = pytest.mark.needs_data("fashion_mnist")
@@ -135,18 +135,16 @@ def test_diva_beats_pgd_on_trained_model(trained_small):
 
 @pytest.mark.slow
 def test_pgd_matches_art(trained_small):
-    from art.attacks.evasion import ProjectedGradientDescent
-    from art.estimators.classification import TensorFlowV2Classifier
+    from diva_lib import crosscheck
 
     entry, x, y = trained_small
-    ours = attacks.PGD(entry.fp32, entry.qat)(x, y)
-    clf = TensorFlowV2Classifier(model=entry.qat, nb_classes=10, input_shape=x.shape[1:], clip_values=(0.0, 1.0),
-                                 loss_object=tf_keras.losses.SparseCategoricalCrossentropy())
-    art = ProjectedGradientDescent(clf, norm=np.inf, eps=8 / 255, eps_step=1 / 255, max_iter=20,
-                                   num_random_init=0, batch_size=64, verbose=False).generate(x, y=y)
-    ev_ours = metrics.evasion(entry.qat.predict(ours, verbose=0), y).value
-    ev_art = metrics.evasion(entry.qat.predict(art, verbose=0), y).value
-    assert abs(ev_ours - ev_art) <= 0.03, (ev_ours, ev_art)
+    art = crosscheck.compare_with_art(entry.fp32, entry.qat, entry.tflite, x, y, eps=8 / 255, step=1 / 255, steps=20,
+                                      batch_size=64)
+    ours, theirs = art["engines"]["this engine"], art["engines"]["ART"]
+    assert abs(ours["evasion"] - theirs["evasion"]) <= 0.03 and abs(ours["top1"] - theirs["top1"]) <= 0.03, art
+    assert art["same_int8_prediction"] >= 0.9 and art["max_abs_diff"] <= 2 * 8 / 255 + 1e-6
+    assert set(art["seconds"]) == {"this engine", "ART"} and art["n"] == len(y)
+    assert list(crosscheck.comparison_table(art).index) == ["this engine", "ART"]
 
 
 def test_not_recording_gives_the_same_images():

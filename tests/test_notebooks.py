@@ -141,6 +141,8 @@ def test_book_builds(built_book):
     assert "Paper claim vs this run" in html and "densenet121" in html
     for src in NOTEBOOKS:
         assert (built_book / "book" / "notebooks" / f"{src.stem}.html").is_file(), src.stem
+    api = (built_book / "book" / "api.html").read_text()
+    assert "diva_lib.attacks.DIVA" in api and "diva_lib.sources.fetch" in api  # autodoc imported the library
 
 
 CHROMIUM = shutil.which("chromium")
