@@ -67,3 +67,17 @@ def test_readme_is_short_and_its_results_block_matches_the_reference():
     assert len(text.splitlines()) <= 120 and "make book" in text and "make test" in text
     block = text.split(report.README_START)[1].split(report.README_END)[0].strip()
     assert block == report.results_summary(ROOT / "results" / "default"), "run `make readme`"
+
+
+def test_wheel_ships_the_registry_and_the_console_script(tmp_path):
+    import subprocess
+    import zipfile
+
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", str(ROOT), "-w", str(tmp_path)],
+                   check=True, capture_output=True)
+    wheel = zipfile.ZipFile(next(tmp_path.glob("diva_lib-*.whl")))
+    names = set(wheel.namelist())
+    for folder in ("att_faces", "imagenet_sample", "lfw_faces", "pins_faces"):
+        assert {f"diva_lib/registry/{folder}/SHA256SUMS", f"diva_lib/registry/{folder}/PROVENANCE.md"} <= names
+    entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+    assert "diva = diva_lib.cli:main" in wheel.read(entry_points).decode()
