@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import tensorflow as tf
 import tf_keras
 from tqdm.auto import tqdm
 from tqdm.keras import TqdmCallback
+
+from diva_lib.distribute import global_batch
+from diva_lib.stream import ImageSet
 
 
 def set_seed(seed: int) -> None:
@@ -17,7 +22,7 @@ def set_seed(seed: int) -> None:
 
 def fit(
     model: tf_keras.Model,
-    x: np.ndarray,
+    x: np.ndarray | ImageSet,
     y: np.ndarray,
     *,
     epochs: int,
@@ -27,25 +32,35 @@ def fit(
     cosine: bool = False,
     desc: str = "train",
     callbacks: list[tf_keras.callbacks.Callback] | None = None,
+    checkpoint_dir: Path | None = None,
 ) -> dict[str, list[float]]:
     """Train with Adam on sparse labels (soft labels if `y` is 2-D); return the Keras history.
 
     With `cosine`, the learning rate decays to zero over the run, so short training ends converged.
+    `x` may be an `ImageSet`, streamed from its files. `batch_size` is per replica of the model's
+    distribution strategy. With `checkpoint_dir`, each epoch is backed up there and a killed
+    run resumes from its last finished epoch.
     """
     soft = y.ndim == 2
     loss = "categorical_crossentropy" if soft else "sparse_categorical_crossentropy"
+    batch = global_batch(batch_size, model.distribute_strategy)
     lr = learning_rate
     if cosine:
-        lr = tf_keras.optimizers.schedules.CosineDecay(learning_rate, epochs * -(-len(x) // batch_size))
+        lr = tf_keras.optimizers.schedules.CosineDecay(learning_rate, epochs * -(-len(x) // batch))
     model.compile(tf_keras.optimizers.Adam(lr), loss=loss, metrics=["accuracy"])
-    ds = (
-        tf.data.Dataset.from_tensor_slices((x, y))
-        .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-        .batch(batch_size)
-        .prefetch(2)
-    )
-    cb = TqdmCallback(verbose=0, desc=desc, leave=False)
-    return model.fit(ds, epochs=epochs, verbose=0, callbacks=[cb, *(callbacks or [])]).history
+    if isinstance(x, ImageSet):
+        ds = x.dataset(batch, labels=y, shuffle_seed=seed)
+    else:
+        ds = (
+            tf.data.Dataset.from_tensor_slices((x, y))
+            .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+            .batch(batch)
+            .prefetch(2)
+        )
+    cbs = [TqdmCallback(verbose=0, desc=desc, leave=False), *(callbacks or [])]
+    if checkpoint_dir is not None:
+        cbs.append(tf_keras.callbacks.BackupAndRestore(str(checkpoint_dir)))
+    return model.fit(ds, epochs=epochs, verbose=0, callbacks=cbs).history
 
 
 def recalibrate_batchnorm(model: tf_keras.Model, x: np.ndarray, batches: int, batch_size: int) -> None:
