@@ -70,11 +70,12 @@ def craft(attack: Attack, x: np.ndarray, y: np.ndarray, per_replica_batch: int,
     out = []
     for s in range(0, len(x), global_batch(per_replica_batch, strat)):
         xb, yb = x[s : s + n_rep * per_replica_batch], y[s : s + n_rep * per_replica_batch].astype(np.int64)
-        bounds = [(min(r * per_replica_batch, len(xb)), min((r + 1) * per_replica_batch, len(xb))) for r in range(n_rep)]
+        bounds = [(min(r * per_replica_batch, len(xb)), min((r + 1) * per_replica_batch, len(xb)))
+                  for r in range(n_rep)]
         # a replica left without images gets one copy of the batch's first (discarded): no replica sees an empty batch
         shards = [(a, b) if b > a else (0, 1) for a, b in bounds]
 
-        def shard(ctx, arr):
+        def shard(ctx, arr, shards=shards):
             a, b = shards[ctx.replica_id_in_sync_group]
             return tf.constant(arr[a:b])
 

@@ -4,11 +4,13 @@ Run in its own process (logical devices must be set before TensorFlow starts); p
 """
 
 import json
+import os
 import sys
 
-import diva_lib  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
-import numpy as np
-import tensorflow as tf
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # before TensorFlow is imported
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
@@ -43,5 +45,6 @@ with strat.scope():
 fp32_m.set_weights(fp32.get_weights())
 qat_m.set_weights(qat.get_weights())
 mirrored = distribute.craft(attacks.DIVA(fp32_m, qat_m), x, y, 16, strat)
-print(json.dumps({"replicas": strat.num_replicas_in_sync, "n": len(y), "max_abs_diff": float(np.abs(single - mirrored).max()),
-                  "moved": float(np.abs(single - x).max()), "distinct_predictions": int(len(np.unique(fp32.predict(x, verbose=0).argmax(1))))}))
+predictions = fp32.predict(x, verbose=0).argmax(1)
+print(json.dumps({"replicas": strat.num_replicas_in_sync, "n": len(y),
+                  "max_abs_diff": float(np.abs(single - mirrored).max()), "moved": float(np.abs(single - x).max()), "distinct_predictions": len(np.unique(predictions))}))
