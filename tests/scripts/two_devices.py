@@ -47,4 +47,5 @@ qat_m.set_weights(qat.get_weights())
 mirrored = distribute.craft(attacks.DIVA(fp32_m, qat_m), x, y, 16, strat)
 predictions = fp32.predict(x, verbose=0).argmax(1)
 print(json.dumps({"replicas": strat.num_replicas_in_sync, "n": len(y),
-                  "max_abs_diff": float(np.abs(single - mirrored).max()), "moved": float(np.abs(single - x).max()), "distinct_predictions": len(np.unique(predictions))}))
+                  "max_abs_diff": float(np.abs(single - mirrored).max()),
+                  "moved": float(np.abs(single - x).max()), "distinct_predictions": len(np.unique(predictions))}))
