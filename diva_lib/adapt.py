@@ -13,6 +13,7 @@ import tf_keras
 from diva_lib.cache import ArrayCache, file_digest
 from diva_lib.files import atomic_write
 from diva_lib.models import Preprocess
+from diva_lib.stream import ImageSet
 
 tf.get_logger().setLevel("ERROR")  # the converter's "Assets written to ..." lines are noise in a notebook
 _q = tfmot.quantization.keras
@@ -280,14 +281,14 @@ class TFLiteModel:
             self._interpreter.allocate_tensors()
             self._batch = batch
 
-    def predict(self, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
-        """Softmax outputs (float32) for images in [0, 1], shape (N, H, W, 3)."""
-        x = np.asarray(x, dtype=np.float32)
+    def predict(self, x: np.ndarray | ImageSet, batch_size: int = 64) -> np.ndarray:
+        """Softmax outputs (float32) for images in [0, 1], shape (N, H, W, 3), or an ImageSet read batch by batch."""
+        x = x if isinstance(x, ImageSet) else np.asarray(x, dtype=np.float32)
         if x.ndim != 4 or tuple(x.shape[1:]) != tuple(self._in["shape"][1:]):
             raise ValueError(f"input shape {x.shape} does not match the model's (N, {tuple(self._in['shape'][1:])})")
         outs = []
         for start in range(0, len(x), batch_size):
-            chunk = self.quantize_input(x[start : start + batch_size])
+            chunk = self.quantize_input(np.asarray(x[start : start + batch_size], np.float32))
             self._resize(len(chunk))
             self._interpreter.set_tensor(self._in["index"], chunk)
             self._interpreter.invoke()

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from diva_lib.cache import ArrayCache, digest, fingerprint
 from diva_lib.models import eager
+from diva_lib.stream import ImageSet
 
 _EPS = 1e-12
 
@@ -107,23 +108,26 @@ class Attack:
         return tf.stack([tf.argmax(self.original(x, training=False), 1),
                          tf.argmax(self.adapted(x, training=False), 1)])
 
-    def _check(self, x: np.ndarray, y: np.ndarray) -> None:
+    def _check(self, x: np.ndarray | ImageSet, y: np.ndarray) -> None:
         if x.ndim != 4 or y.shape != (len(x),):
             raise ValueError(f"images {x.shape} and labels {y.shape} must be (N, H, W, C) and (N,)")
-        if x.size and (x.min() < 0.0 or x.max() > 1.0):
+        if isinstance(x, np.ndarray) and x.size and (x.min() < 0.0 or x.max() > 1.0):
             raise ValueError(f"images must be in [0, 1], got [{x.min():.3f}, {x.max():.3f}]")
         if y.size and (y.min() < 0 or y.max() >= _classes(self.adapted)):
             raise ValueError(f"labels must be in [0, {_classes(self.adapted)}), got [{y.min()}, {y.max()}]")
 
-    def run(self, x: np.ndarray, y: np.ndarray, batch_size: int = 64, progress: bool = True,
+    def run(self, x: np.ndarray | ImageSet, y: np.ndarray, batch_size: int = 64, progress: bool = True,
             record: bool = True, cache: ArrayCache | None = None) -> AttackResult:
         """Attack all images in batches; with `record`, keep both models' predictions after every step.
 
         Without `record` (when only the final images matter) attacks whose loss ignores the
-        original skip its forward pass, and the result holds no predictions (empty arrays).
-        The result is read from or stored in `cache` (default: `ArrayCache()`).
+        original skip its forward pass, and the result holds no predictions (empty arrays); models
+        built under a strategy with several replicas then split each batch across them
+        (`distribute.craft`, `batch_size` per replica). `x` may be an `ImageSet`, decoded a batch
+        at a time. The result is read from or stored in `cache` (default: `ArrayCache()`).
         """
-        x, y = np.asarray(x, np.float32), np.asarray(y, np.int64)
+        x = x if isinstance(x, ImageSet) else np.asarray(x, np.float32)
+        y = np.asarray(y, np.int64)
         self._check(x, y)
         key = digest(type(self).__name__, self.params(), record, batch_size, x, y,
                      fingerprint(self.original), fingerprint(self.adapted))
@@ -131,8 +135,15 @@ class Attack:
             self.name(), key, lambda: vars(self._craft(x, y, batch_size, progress, record)))
         return AttackResult(**arrays)
 
-    def _craft(self, x: np.ndarray, y: np.ndarray, batch_size: int, progress: bool, record: bool) -> AttackResult:
+    def _craft(self, x: np.ndarray | ImageSet, y: np.ndarray, batch_size: int, progress: bool,
+               record: bool) -> AttackResult:
         eager(self.original), eager(self.adapted)  # lazy models are built before the step is traced
+        strat = eager(self.adapted).distribute_strategy
+        if not record and strat.num_replicas_in_sync > 1:
+            from diva_lib import distribute  # it builds on this module
+
+            empty = np.zeros((self.steps + 1, 0), np.int64)
+            return AttackResult(distribute.craft(self, x, y, batch_size, strat), empty, empty)
         rng = np.random.default_rng(self.seed)
         advs, hist = [], []
         step_fn = self._compiled_step(record)
@@ -153,7 +164,7 @@ class Attack:
                 preds.append(self._predict_fn(xa))
                 hist.append(tf.stack(preds).numpy())  # (steps + 1, 2, B)
         h = np.concatenate(hist, axis=2) if hist else np.zeros((self.steps + 1, 2, 0), np.int64)
-        return AttackResult(np.concatenate(advs) if advs else x.copy(), h[:, 0], h[:, 1])
+        return AttackResult(np.concatenate(advs) if advs else np.array(x[:], np.float32), h[:, 0], h[:, 1])
 
     def __call__(self, x: np.ndarray, y: np.ndarray, batch_size: int = 64) -> np.ndarray:
         """Adversarial images for a batch."""

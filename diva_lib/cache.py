@@ -109,6 +109,7 @@ def digest(*arrays: Any) -> str:
     """Content hash of arrays (shape, dtype and bytes) and JSON-serialisable values."""
     h = hashlib.blake2b(digest_size=16)
     for a in arrays:
+        a = a.content_key() if hasattr(a, "content_key") else a  # e.g. an ImageSet: its files, labels and size
         if isinstance(a, np.ndarray):
             h.update(f"{a.dtype}{a.shape}".encode())
             h.update(np.ascontiguousarray(a).tobytes())

@@ -1,10 +1,11 @@
-"""The `diva` command line: `diva fetch` prepares the datasets.
+"""The `diva` command line: `diva fetch` prepares the datasets, `diva plan` sizes a run.
 
     diva fetch all                                  # from DATA_MIRROR (default ../shared/data), else public sources
     diva fetch fashion_mnist mnist --mirror none    # always from the public sources
     diva fetch --imagenet-val /path/to/ILSVRC2012/val   # paper profile
     diva fetch --pubfig dev                             # paper profile, face chapter
     diva fetch --vggface-weights rcmalli_vggface_tf_notop_resnet50.h5 [--vggface-sha256 HEX]
+    diva plan --profile paper                       # what the paper profile needs, and how long it takes here
 """
 
 from __future__ import annotations
@@ -105,11 +106,38 @@ def fetch(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def add_plan(sub: argparse._SubParsersAction) -> None:
+    """The `diva plan` subcommand."""
+    ap = sub.add_parser("plan", help="what a profile's run builds and needs, its memory and time on this machine",
+                        description="Print what a run of PROFILE will build and attack, the data it needs (and "
+                                    "which is missing), a host-memory estimate, and a time estimate from rates "
+                                    "measured here by a short calibration.")
+    ap.add_argument("--profile", default="paper", help="smoke, default or paper (default: paper)")
+    ap.add_argument("--archs", nargs="+", default=None, help="architectures (default: the profile's)")
+    ap.add_argument("--calibration-steps", type=int, default=2, help="timed steps per architecture (default 2)")
+    ap.set_defaults(run=plan)
+
+
+def plan(args: argparse.Namespace) -> int:
+    """Print the plan; exit status 2 on a bad profile or architecture."""
+    from diva_lib import config
+    from diva_lib import plan as planner
+
+    try:
+        config.check_positive_int("calibration_steps", args.calibration_steps)
+        print(planner.report(args.profile, args.archs, args.calibration_steps))
+    except config.ParameterError as e:
+        print(f"diva plan: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """The `diva` command line."""
     ap = argparse.ArgumentParser(prog="diva", description="DIVA, reproduced: datasets and tools of the book.")
     sub = ap.add_subparsers(dest="command", required=True)
     add_fetch(sub)
+    add_plan(sub)
     args = ap.parse_args(argv)
     return args.run(args)
 

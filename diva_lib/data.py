@@ -330,22 +330,6 @@ def imagenet_files(root: Path, wnids: list[str] | None = None) -> tuple[list[Pat
     return files, np.asarray([index[wnid_of(p)] for p in files], np.int64)
 
 
-def load_images(files: list[Path], size: int = 224) -> np.ndarray:
-    """Decode images to [0, 1] RGB: short side resized to size*256/224, then centre-cropped (Keras eval)."""
-    from PIL import Image
-
-    short = round(size * 256 / 224)
-    out = np.empty((len(files), size, size, 3), np.float32)
-    for i, p in enumerate(files):
-        with Image.open(p) as im:
-            im = im.convert("RGB")
-            scale = short / min(im.size)
-            im = im.resize((max(size, round(im.width * scale)), max(size, round(im.height * scale))), Image.BILINEAR)
-            left, top = (im.width - size) // 2, (im.height - size) // 2
-            out[i] = np.asarray(im.crop((left, top, left + size, top + size)), np.float32) / 255.0
-    return out
-
-
 FACE_SETS = ("pins_faces", "lfw_faces", "att_faces")
 
 

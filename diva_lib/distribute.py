@@ -10,6 +10,7 @@ per-image results do not depend on the number of devices.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 
@@ -41,6 +42,12 @@ def strategy(name: str | None = None) -> tf.distribute.Strategy:
         devices = [d.name for d in gpus or tf.config.list_logical_devices("CPU")]
         return tf.distribute.MirroredStrategy(devices)
     return tf.distribute.get_strategy()
+
+
+@functools.cache
+def current() -> tf.distribute.Strategy:
+    """The strategy of this process, created once (models built under it share its devices)."""
+    return strategy()
 
 
 def global_batch(per_replica: int, strat: tf.distribute.Strategy | None = None) -> int:
@@ -84,4 +91,4 @@ def craft(attack: Attack, x: np.ndarray, y: np.ndarray, per_replica_batch: int,
         merged = strat.gather(steps(x0, y0), axis=0).numpy()
         offsets = np.cumsum([0] + [b - a for a, b in shards])
         out += [merged[offsets[r] : offsets[r] + b - a] for r, (a, b) in enumerate(bounds)]
-    return np.concatenate(out) if out else x.copy()
+    return np.concatenate(out) if out else np.array(x[:], np.float32)

@@ -18,18 +18,26 @@ from diva_lib.attacks import Attack
 from diva_lib.cache import ArrayCache, digest, fingerprint
 from diva_lib.metrics import Rate
 from diva_lib.models import LazyModel
+from diva_lib.stream import ImageSet
 
 
 def predict(model: tf_keras.Model | LazyModel | TFLiteModel, x: np.ndarray, batch_size: int | None = None,
             cache: ArrayCache | None = None) -> np.ndarray:
     """Outputs of a Keras model (inference mode, batches of 256) or a TFLite model (batches of 64), memoised."""
-    x = np.asarray(x, np.float32)
+    streamed = isinstance(x, ImageSet)
+    x = x if streamed else np.asarray(x, np.float32)
     tflite = isinstance(model, TFLiteModel)
     batch_size = batch_size or (64 if tflite else 256)
     key = digest("tflite" if tflite else "keras", fingerprint(model), batch_size, x)
-    extra = {} if tflite else {"verbose": 0}
-    return (cache or ArrayCache()).get_or_compute(
-        "predict", key, lambda: {"p": model.predict(x, batch_size=batch_size, **extra)})["p"]
+
+    def compute() -> dict[str, np.ndarray]:
+        if tflite:
+            return {"p": model.predict(x, batch_size=batch_size)}
+        if streamed:  # decoded batch by batch
+            return {"p": model.predict(x.dataset(batch_size).map(lambda images, _: images), verbose=0)}
+        return {"p": model.predict(x, batch_size=batch_size, verbose=0)}
+
+    return (cache or ArrayCache()).get_or_compute("predict", key, compute)["p"]
 
 
 def select_eval_set(x: np.ndarray, y: np.ndarray, models: list, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -38,7 +46,7 @@ def select_eval_set(x: np.ndarray, y: np.ndarray, models: list, n: int | None = 
     for m in models:
         keep &= predict(m, x).argmax(1) == y
     idx = np.flatnonzero(keep)[:n]
-    return x[idx], y[idx]
+    return (x.subset(idx) if isinstance(x, ImageSet) else x[idx]), y[idx]
 
 
 @dataclass

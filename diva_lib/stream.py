@@ -57,6 +57,10 @@ class ImageSet:
         """Images are 4-D, like the arrays they stand for."""
         return 4
 
+    def content_key(self) -> list:
+        """What identifies the decoded images, for cache keys: file names, labels and size."""
+        return [list(self.files), self.labels.tolist(), self.size]
+
     def subset(self, idx: np.ndarray) -> ImageSet:
         """The images at the given indices (still undecoded)."""
         return ImageSet(tuple(self.files[i] for i in idx), self.labels[idx], self.size)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import tf_keras
 
-from diva_lib import adapt, data, train
+from diva_lib import adapt, data, distribute, stream, train
 from diva_lib.cache import ModelCache
 from diva_lib.config import Profile, check_seed
 from diva_lib.models import LazyModel, build_model
@@ -22,14 +22,19 @@ RECIPE = 3  # bump when training code changes in a way that changes the models
 
 @dataclass
 class StandIn:
-    """Arrays of one run: training set, disjoint surrogate set, and test set, images in [0, 1]."""
+    """One run's training set, disjoint surrogate set and test set, images in [0, 1] (ImageSets for ImageNet)."""
 
-    x_train: np.ndarray
+    x_train: np.ndarray | stream.ImageSet
     y_train: np.ndarray
-    x_surrogate: np.ndarray
+    x_surrogate: np.ndarray | stream.ImageSet
     y_surrogate: np.ndarray
-    x_test: np.ndarray
+    x_test: np.ndarray | stream.ImageSet
     y_test: np.ndarray
+
+
+def imagenet_folder() -> Path:
+    """The ImageNet validation folder of the `paper` profile (`DIVA_IMAGENET_VAL`, else data/imagenet_val)."""
+    return Path(os.environ.get("DIVA_IMAGENET_VAL", data.DATA_DIR / "imagenet_val"))
 
 
 def load_data(profile: Profile, seed: int) -> StandIn:
@@ -44,14 +49,15 @@ def load_data(profile: Profile, seed: int) -> StandIn:
             data.to_rgb(xtr[s.surrogate], size), ytr[s.surrogate],
             data.to_rgb(xte[s.test], size), yte[s.test],
         )
-    if profile.dataset == "imagenet":
-        files, labels = data.imagenet_files(Path(os.environ.get("DIVA_IMAGENET_VAL", data.DATA_DIR / "imagenet_val")))
+    if profile.dataset == "imagenet":  # streamed: each split is an ImageSet, decoded a batch at a time
+        files, labels = data.imagenet_files(imagenet_folder())
+        images = stream.ImageSet.of(files, labels, profile.image_size)
         perm = np.random.default_rng(seed).permutation(len(files))
         test, pool = perm[: profile.n_test], perm[profile.n_test :]
         s = data.make_split(len(pool), len(test), profile.n_train, profile.n_surrogate, len(test), seed)
 
-        def take(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            return data.load_images([files[i] for i in idx], profile.image_size), labels[idx]
+        def take(idx: np.ndarray) -> tuple[stream.ImageSet, np.ndarray]:
+            return images.subset(idx), labels[idx]
 
         return StandIn(*take(pool[s.train]), *take(pool[s.surrogate]), *take(test))
     raise data.DataError(f"profile dataset {profile.dataset!r} has no loader")
@@ -102,7 +108,15 @@ class _Data:
 
 
 def _fresh(arch: str, profile: Profile) -> tf_keras.Model:
-    return build_model(arch, profile.num_classes, profile.image_size, profile.weights)
+    """A new model of the architecture, its variables placed by the run's distribution strategy."""
+    with distribute.current().scope():
+        return build_model(arch, profile.num_classes, profile.image_size, profile.weights)
+
+
+def _quantize(model: tf_keras.Model, preserve_sparsity: bool = False) -> tf_keras.Model:
+    """`adapt.quantize` under the run's distribution strategy."""
+    with distribute.current().scope():
+        return adapt.quantize(model, preserve_sparsity)
 
 
 def _original_copy(arch: str, profile: Profile, seed: int, cache: ModelCache) -> tf_keras.Model:
@@ -121,7 +135,7 @@ def _lazy(arch: str, profile: Profile, weights: Path, quantized: bool = False,
         if not quantized:
             return _fresh(arch, profile)
         with adapt.quantize_scope():
-            return adapt.quantize(_fresh(arch, profile), preserve_sparsity)
+            return _quantize(_fresh(arch, profile), preserve_sparsity)
 
     size = profile.image_size
     return LazyModel(weights, build, (None, size, size, 3), (None, profile.num_classes))
@@ -133,27 +147,32 @@ def _load_pair(arch: str, profile: Profile, fp32_dir: Path, qat_dir: Path) -> tu
             _lazy(arch, profile, qat_dir / "weights.h5", quantized=True))
 
 
+def _checkpoints(cache: ModelCache, role: str, config: dict[str, Any], profile: Profile) -> Path | None:
+    """Where a model of the ImageNet profile backs up each epoch, so a killed build resumes (None elsewhere)."""
+    return cache.root / ".checkpoints" / cache.path(role, config).name if profile.dataset == "imagenet" else None
+
+
 def _train_original(arch: str, profile: Profile, x: np.ndarray, y: np.ndarray, seed: int,
-                    desc: str) -> tf_keras.Model:
+                    desc: str, checkpoints: Path | None = None) -> tf_keras.Model:
     """A fresh float model trained with cosine decay, then BatchNormalization recalibration."""
     train.set_seed(seed)
     model = _fresh(arch, profile)
     if profile.epochs[arch] > 0:
         train.fit(model, x, y, epochs=profile.epochs[arch], learning_rate=profile.learning_rate,
-                  batch_size=profile.batch_size, seed=seed, cosine=True, desc=desc)
+                  batch_size=profile.batch_size, seed=seed, cosine=True, desc=desc, checkpoint_dir=checkpoints)
     train.recalibrate_batchnorm(model, x, profile.bn_recalibration_batches, profile.batch_size)
     return model
 
 
 def _train_qat(arch: str, profile: Profile, fp32_dir: Path, x: np.ndarray, y: np.ndarray, seed: int,
-               desc: str) -> tf_keras.Model:
+               desc: str, checkpoints: Path | None = None) -> tf_keras.Model:
     """QAT fine-tuning of a cached float model, then BatchNormalization recalibration."""
     train.set_seed(seed)
     fp32 = _fresh(arch, profile)
     fp32.load_weights(fp32_dir / "weights.h5")
-    qat = adapt.quantize(fp32)
+    qat = _quantize(fp32)
     train.fit(qat, x, y, epochs=profile.qat_epochs, learning_rate=profile.qat_learning_rate,
-              batch_size=profile.batch_size, seed=seed, desc=desc)
+              batch_size=profile.batch_size, seed=seed, desc=desc, checkpoint_dir=checkpoints)
     train.recalibrate_batchnorm(qat, x, profile.bn_recalibration_batches, profile.batch_size)
     return qat
 
@@ -169,7 +188,8 @@ def get(arch: str, profile: Profile, seed: int, cache: ModelCache | None = None,
     def build_original(tmp: Path) -> None:
         d = need_data()
         t = time.perf_counter()
-        model = _train_original(arch, profile, d.x_train, d.y_train, seed, f"{arch} fp32")
+        model = _train_original(arch, profile, d.x_train, d.y_train, seed, f"{arch} fp32",
+                                _checkpoints(cache, "original", ocfg, profile))
         times = {"fp32_train_s": time.perf_counter() - t}
         model.save_weights(tmp / "weights.h5")
         (tmp / "times.json").write_text(json.dumps(times))
@@ -178,7 +198,8 @@ def get(arch: str, profile: Profile, seed: int, cache: ModelCache | None = None,
         d = need_data()
         times = {}
         t = time.perf_counter()
-        qat = _train_qat(arch, profile, cache.path("original", ocfg), d.x_train, d.y_train, seed, f"{arch} QAT")
+        qat = _train_qat(arch, profile, cache.path("original", ocfg), d.x_train, d.y_train, seed, f"{arch} QAT",
+                         _checkpoints(cache, "qat", qcfg, profile))
         times["qat_train_s"] = time.perf_counter() - t
         qat.save_weights(tmp / "weights.h5")
         t = time.perf_counter()
@@ -231,12 +252,13 @@ def get_surrogates(arch: str, profile: Profile, seed: int, teacher: ZooEntry, ca
 
     def build_student(tmp: Path) -> None:
         d, t = need()
-        _train_original(arch, profile, d.x_surrogate, t, seed + 1, f"{arch} surrogate").save_weights(tmp / "weights.h5")
+        _train_original(arch, profile, d.x_surrogate, t, seed + 1, f"{arch} surrogate",
+                        _checkpoints(cache, "surrogate", scfg, profile)).save_weights(tmp / "weights.h5")
 
     def build_student_qat(tmp: Path) -> None:
         d, t = need()
         qat = _train_qat(arch, profile, cache.path("surrogate", scfg), d.x_surrogate, t, seed + 1,
-                         f"{arch} surrogate QAT")
+                         f"{arch} surrogate QAT", _checkpoints(cache, "surrogate_qat", sqcfg, profile))
         qat.save_weights(tmp / "weights.h5")
 
     spath = cache.get_or_build("surrogate", scfg, build_student)
@@ -291,7 +313,7 @@ def get_pruned(arch: str, profile: Profile, seed: int, target_sparsity: float = 
         train.set_seed(seed)
         pruned = _fresh(arch, profile)
         pruned.load_weights(cache.path("pruned", pcfg) / "weights.h5")
-        qat = adapt.quantize(pruned, preserve_sparsity=True)
+        qat = _quantize(pruned, preserve_sparsity=True)
         train.fit(qat, d.x_train, d.y_train, epochs=profile.qat_epochs, learning_rate=profile.qat_learning_rate,
                   batch_size=profile.batch_size, seed=seed, desc=f"{arch} pruned QAT")
         train.recalibrate_batchnorm(qat, d.x_train, profile.bn_recalibration_batches, profile.batch_size)

@@ -122,8 +122,21 @@ with pd.option_context("display.max_colwidth", 200):
 #    `diva fetch --imagenet-val /path/to/val` (or `DIVA_IMAGENET_VAL=/path`).
 #    The original, QAT and surrogate models are fine-tuned from Keras' ImageNet weights, which
 #    TensorFlow downloads on first use.
-# 2. A GPU with at least 16 GB: `make book PROFILE=paper`. The chapters use the paper's sizes
-#    (3,000 evaluation images, 224×224, 20,000 fine-tuning images, 12,811 surrogate images).
+# 2. `diva plan --profile paper` prints what the run builds and attacks, which inputs are
+#    missing, a host-memory estimate, and a time estimate from rates it measures on the machine.
+# 3. `make book PROFILE=paper`. The chapters use the paper's sizes (3,000 evaluation images,
+#    224×224, 20,000 fine-tuning images, 12,811 surrogate images).
+#
+# The images stream from their files through `tf.data` (`diva_lib.stream.ImageSet`): the splits
+# are never decoded whole (`make bench` writes the memory of that path for 100 and 800 images to
+# `results/default/bench_paper_data.json`). Training, QAT and distillation run under the
+# `tf.distribute` strategy that `DIVA_STRATEGY` selects (`auto`: `MultiWorkerMirroredStrategy`
+# when `TF_CONFIG` names several machines, `MirroredStrategy` on the local GPUs, one device on a
+# CPU-only machine); batch sizes are per replica, and every training epoch is backed up so a killed
+# build resumes. Attacks without per-step recording split each batch across the replicas and merge
+# the shards in a fixed order: on two logical CPUs they give the same images as one device (a test
+# checks it on the ImageNet sample at 224×224). Recorded runs (Fig 6d's per-step curves) still run
+# on one device.
 #
 # `diva fetch --help` lists what else can be fetched and verified.
 

@@ -197,7 +197,9 @@ def test_to_rgb_and_split():
 def test_imagenet_folder_loader_on_real_jpegs():
     root = data.verify("imagenet_sample")
     files, y = data.imagenet_files(root)
-    x = data.load_images(files, size=224)
+    from diva_lib import stream
+
+    x = stream.ImageSet.of(files, y)[:]
     assert x.shape == (100, 224, 224, 3) and x.dtype == np.float32
     assert 0.0 <= x.min() and x.max() <= 1.0
     np.testing.assert_array_equal(y, np.arange(100))  # one image per class, sorted wnids

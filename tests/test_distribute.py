@@ -33,3 +33,18 @@ def test_strategy_setting_is_checked_and_defaults_to_one_device_on_a_cpu(monkeyp
     assert distribute.global_batch(32) == 32
     with pytest.raises(ValueError, match="DIVA_STRATEGY='tpu' is unknown"):
         distribute.strategy("tpu")
+
+
+def test_plan_of_the_paper_profile_names_what_is_missing(tmp_path):
+    env = {**os.environ, "DIVA_DATA": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env.pop("DIVA_IMAGENET_VAL", None)
+    run = subprocess.run([str(Path(sys.executable).parent / "diva"), "plan", "--profile", "paper", "--archs",
+                          "mobilenet", "--calibration-steps", "1"], capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    out = run.stdout
+    assert f"{tmp_path / 'imagenet_val'}" in out and "≥ 35,811 images" in out
+    assert "missing: ImageNet validation images, PubFig (face chapter), VGGFace ResNet50 weights" in out
+    assert "Time (estimate" in out and "total" in out
+    bad = subprocess.run([str(Path(sys.executable).parent / "diva"), "plan", "--profile", "huge"], capture_output=True,
+                         text=True, env=env)
+    assert bad.returncode == 2 and "'profile'='huge' is unknown" in bad.stderr
