@@ -59,9 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         print(json.dumps(child(args.child)))
         return 0
-    from diva_lib import report
+    from diva_lib import calibration, report
 
-    out = {"machine": report.machine(), "image_size": 224, "batch": 32}
+    out = {"machine": calibration.machine(), "image_size": 224, "batch": 32}
     for n in args.sizes:
         run = subprocess.run([sys.executable, __file__, "--child", str(n)], capture_output=True, text=True, check=True)
         r = json.loads(run.stdout.strip().splitlines()[-1])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -117,11 +116,3 @@ def write_readme_summary(readme: str | Path, folder: str | Path) -> None:
     with atomic_write(readme, "w") as f:
         f.write(f"{head}{README_START}\n{results_summary(folder)}\n{README_END}{tail}")
 
-
-def machine() -> dict[str, Any]:
-    """The CPU a measurement ran on: model name, logical cores, and whether it has AVX-512."""
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
-    fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
-    fields = {k.strip(): v.strip() for k, v in fields.items()}
-    return {"cpu": fields.get("model name", platform.processor() or platform.machine()), "cores": os.cpu_count(),
-            "avx512": "avx512f" in fields.get("flags", "").split()}

@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.needs_data("fashion_mnist")
 
 BUILD = """
 import sys
 import numpy as np
 from diva_lib import config, zoo
 
-pytestmark = pytest.mark.needs_data("fashion_mnist")
 cfg = config.get_profile("smoke", n_train=256, n_surrogate=64, n_test=64, archs=["mobilenet"],
                          epochs={"resnet50": 1, "mobilenet": 3, "densenet121": 1})
 entry = zoo.get("mobilenet", cfg, seed=0)
