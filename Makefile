@@ -55,6 +55,7 @@ verify: data
 bench: data
 	$(BIN)/python benchmarks/bench_attacks.py --profile $(PROFILE)
 	$(BIN)/python benchmarks/bench_paper_data.py --profile $(PROFILE)
+	$(BIN)/python benchmarks/bench_audit.py --profile $(PROFILE)
 
 # Re-compile the hashed lock from pyproject.toml (existing pins are kept unless UPGRADE=--upgrade).
 lock:

@@ -261,6 +261,16 @@ class TFLiteModel:
         return self._fingerprint
 
     @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one input image, (H, W, C)."""
+        return tuple(int(d) for d in self._in["shape"][1:])
+
+    @property
+    def num_classes(self) -> int:
+        """Length of the output vector."""
+        return int(self._out["shape"][-1])
+
+    @property
     def input_scale(self) -> tuple[float, int]:
         """(scale, zero point) of the int8 input tensor."""
         scale, zero = self._in["quantization"]

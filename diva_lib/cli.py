@@ -1,4 +1,5 @@
-"""The `diva` command line: `diva fetch` prepares the datasets, `diva plan` sizes a run.
+"""The `diva` command line: `diva fetch` prepares the datasets, `diva plan` sizes a run, `diva audit` tests
+your own edge model.
 
     diva fetch all                                  # from DATA_MIRROR (default ../shared/data), else public sources
     diva fetch fashion_mnist mnist --mirror none    # always from the public sources
@@ -6,6 +7,7 @@
     diva fetch --pubfig dev                             # paper profile, face chapter
     diva fetch --vggface-weights rcmalli_vggface_tf_notop_resnet50.h5 [--vggface-sha256 HEX]
     diva plan --profile paper                       # what the paper profile needs, and how long it takes here
+    diva audit --original fp32.keras --adapted model.tflite --data test.npz --out audit/ --fail-above 0.05
 """
 
 from __future__ import annotations
@@ -132,12 +134,66 @@ def plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_audit(sub: argparse._SubParsersAction) -> None:
+    """The `diva audit` subcommand."""
+    ap = sub.add_parser("audit", help="DIVA against your own edge model: a report, and an exit status for CI",
+                        description="Search an L-inf ball around your images for inputs on which the deployed "
+                                    "model is wrong and the original right (DIVA), next to PGD; judged on the "
+                                    "deployed .tflite with LiteRT. Exit status: 0 passed, 1 DIVA's top-1 success at "
+                                    "the largest eps exceeds --fail-above, 2 bad input.")
+    ap.add_argument("--original", type=Path, required=True, help="the full-precision Keras model (.keras, .h5, "
+                                                                   "SavedModel)")
+    ap.add_argument("--adapted", type=Path, required=True, help="the deployed .tflite (int8, float or pruned)")
+    ap.add_argument("--qat", type=Path, default=None, help="its QAT Keras model, if any: the gradient source")
+    ap.add_argument("--data", type=Path, required=True, help=".npz with x, y, or one sub-folder per class")
+    ap.add_argument("--scale", type=float, default=None,
+                    help="pixels are divided by this to reach [0, 1] (default: 255 for uint8 data and image folders, "
+                         "else 1)")
+    ap.add_argument("--eps", default="2/255,4/255,8/255", help="radii, comma-separated (default 2/255,4/255,8/255)")
+    ap.add_argument("--n", type=int, default=500, help="images attacked per radius (default 500)")
+    ap.add_argument("--out", type=Path, required=True, help="report folder (its .cache makes a rerun resume)")
+    ap.add_argument("--fail-above", type=float, default=None, help="exit 1 if DIVA's top-1 success exceeds this rate")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.set_defaults(run=audit)
+
+
+def audit(args: argparse.Namespace) -> int:
+    """Run an audit; 0 passed, 1 over --fail-above, 2 bad input (nothing is attacked then)."""
+    from diva_lib import audit as auditor
+
+    try:
+        eps = auditor.parse_eps(args.eps)
+        if args.n < 1:
+            raise auditor.AuditError(f"--n {args.n} must be at least 1 (images attacked per radius), e.g. --n 500")
+        if args.fail_above is not None and not 0 <= args.fail_above <= 1:
+            raise auditor.AuditError(f"--fail-above {args.fail_above} must be a rate in [0, 1], e.g. 0.05")
+        if args.scale is not None and not args.scale > 0:
+            raise auditor.AuditError(f"--scale {args.scale} must be > 0, e.g. --scale 255 for 0-255 pixels")
+        pair = auditor.open_pair(args.original, args.adapted, args.data, args.qat, args.scale)
+    except auditor.AuditError as e:
+        print(f"diva audit: {e}", file=sys.stderr)
+        return 2
+    result = auditor.run(pair, eps, args.n, args.out, args.seed)
+    result.report["files"] = auditor.files_digest(args.original, args.adapted, args.qat, args.data)
+    json_path, html_path = auditor.save(result, args.out)
+    print(auditor.summary(result.report).to_string(index=False))
+    print(f"gradient source: {result.report['gradient_source']}; wrote {json_path} and {html_path}")
+    largest = max(result.report["by_eps"].values(), key=lambda r: r["eps"])
+    if args.fail_above is not None and largest["diva_top1"] > args.fail_above:
+        low, high = largest["diva_top1_ci"]
+        print(f"FAIL: DIVA top-1 success {100 * largest['diva_top1']:.1f} % (95 % interval {100 * low:.1f}–"
+              f"{100 * high:.1f}) at eps {largest['eps']:.4g} exceeds --fail-above {args.fail_above}")
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """The `diva` command line."""
     ap = argparse.ArgumentParser(prog="diva", description="DIVA, reproduced: datasets and tools of the book.")
     sub = ap.add_subparsers(dest="command", required=True)
     add_fetch(sub)
     add_plan(sub)
+    add_audit(sub)
     args = ap.parse_args(argv)
     return args.run(args)
 
