@@ -97,6 +97,17 @@ def test_quantization_smoke_writes_results(executed):
     assert {c["chapter"] for c in result["claims"]} == {"Quantization (§5.1–§5.4)"}
 
 
+@pytest.mark.slow
+def test_audit_chapter_writes_both_reports(executed):
+    result = json.loads((Path(os.environ["DIVA_RESULTS"]) / "smoke" / "audit.json").read_text())
+    assert result["gradient_source"] == "qat"
+    assert result["post_training_quantized"]["gradient_source"] == "surrogate distilled from the deployed model"
+    for report in (result, result["post_training_quantized"]):
+        assert {"original_acc", "adapted_acc", "instability", "disagreement"} <= set(report)
+        assert set(report["by_eps"]) == {"2/255", "4/255", "8/255"}
+        assert all({"diva_top1", "pgd_top1", "n"} <= set(r) for r in report["by_eps"].values())
+
+
 @pytest.mark.parametrize("src", NOTEBOOKS, ids=lambda p: p.stem)
 def test_bad_profile_stops_in_the_first_cell(tmp_path, src):
     with pytest.raises(papermill.PapermillExecutionError) as err:
