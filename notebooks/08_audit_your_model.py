@@ -54,23 +54,22 @@ if not 0 <= fail_above <= 1:
     raise config.ParameterError(f"parameter 'fail_above'={fail_above!r} must be a rate in [0, 1], e.g. 0.05")
 
 # %%
-import tempfile
-from pathlib import Path
-
 from IPython.display import HTML, display
 
-from diva_lib import adapt, audit_report, report, train, zoo
+from diva_lib import adapt, audit_report, cache, report, train, zoo
 
 # %% [markdown]
 # ## The pair under audit
 # The audit takes files, as a user would hand them over: the original and the QAT model as Keras
-# files, the deployed `.tflite`, and test images as an `.npz` of 8-bit pixels.
+# files, the deployed `.tflite`, and test images as an `.npz` of 8-bit pixels. They go to a folder
+# next to the model cache, where each audit keeps its own cache: a rerun resumes instead of attacking again.
 
 # %%
 train.set_seed(seed)
 data = zoo.load_data(cfg, seed)
 entry = zoo.get("mobilenet", cfg, seed, stand_in=data)
-work = Path(tempfile.mkdtemp(prefix="diva-audit-"))
+work = cache.CACHE_DIR.parent / "audit" / profile
+work.mkdir(parents=True, exist_ok=True)
 entry.fp32.model.save(work / "fp32.keras")
 entry.qat.model.save(work / "qat.h5")
 audit.save_images(work / "test.npz", data.x_test, data.y_test)
@@ -107,7 +106,9 @@ display(HTML(audit_report.example_grid(with_qat.examples)))
 # then distils the deployed model into a copy of the original and takes its gradients.
 
 # %%
-ptq = adapt.to_tflite_int8(entry.fp32.model, work / "ptq_int8.tflite", data.x_train[:200])
+ptq = work / f"ptq_int8-{cache.fingerprint(entry.fp32)}.tflite"  # converted once per original
+if not ptq.is_file():
+    adapt.to_tflite_int8(entry.fp32.model, ptq, data.x_train[:200])
 without_qat = audit.run(audit.open_pair(work / "fp32.keras", ptq, work / "test.npz"), radii, n,
                         work / "ptq-audit", seed)
 display(audit.summary(without_qat.report))
