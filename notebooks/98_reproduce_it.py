@@ -236,9 +236,10 @@ with pd.option_context("display.max_colwidth", 200):
 # took 19.7 min of notebooks (peak 4.7 GiB) and matched the reference on 552 of 552 metrics, all of
 # them identical.
 #
-# `make test` from a clean clone (`.ci/run`: virtualenv, data, chromium already installed, pytest on
-# 2 xdist workers) took 12.8 min, of which pytest 11.5 min for 115 tests, none skipped (the
-# browser test included).
+# `make test` from a clean clone (`.ci/run`: chromium from Debian, the virtualenv from the hashed
+# lock, data from the mirror, pytest on 2 xdist workers) took 14.3 min, of which pytest 13.0 min
+# for 146 tests, none skipped (the browser test included). The same tests with neither mirror nor
+# data skip what needs a dataset, naming the `diva fetch` command that prepares it.
 #
 # ## Stack notes
 #
