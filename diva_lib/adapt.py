@@ -294,8 +294,8 @@ class TFLiteModel:
     def predict(self, x: np.ndarray | ImageSet, batch_size: int = 64) -> np.ndarray:
         """Softmax outputs (float32) for images in [0, 1], shape (N, H, W, 3), or an ImageSet read batch by batch."""
         x = x if isinstance(x, ImageSet) else np.asarray(x, dtype=np.float32)
-        if x.ndim != 4 or tuple(x.shape[1:]) != tuple(self._in["shape"][1:]):
-            raise ValueError(f"input shape {x.shape} does not match the model's (N, {tuple(self._in['shape'][1:])})")
+        if x.ndim != 4 or tuple(x.shape[1:]) != self.input_shape:
+            raise ValueError(f"input shape {x.shape} does not match the model's (N, {self.input_shape})")
         outs = []
         for start in range(0, len(x), batch_size):
             chunk = self.quantize_input(np.asarray(x[start : start + batch_size], np.float32))

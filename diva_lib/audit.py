@@ -9,7 +9,6 @@ outputs (the paper's §4.3 route). Every input is checked before any work starts
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -21,7 +20,7 @@ from tqdm.auto import tqdm
 
 from diva_lib import adapt, attacks, evaluate, metrics, train, zoo
 from diva_lib.adapt import TFLiteModel
-from diva_lib.cache import ArrayCache, file_digest
+from diva_lib.cache import ArrayCache, digest, file_digest, fingerprint
 from diva_lib.files import atomic_write
 from diva_lib.models import Preprocess
 from diva_lib.report import save_json
@@ -142,8 +141,7 @@ def check(original: tf_keras.Model, deployed: TFLiteModel, qat: tf_keras.Model |
 def surrogate(original: tf_keras.Model, deployed: TFLiteModel, x: np.ndarray, cache_dir: Path, seed: int,
               epochs: int = 3) -> tf_keras.Model:
     """The deployed model's differentiable stand-in: the original's copy, distilled from the deployed outputs."""
-    key = hashlib.sha256(f"{deployed.fingerprint()}-{len(x)}-{seed}-{epochs}".encode()).hexdigest()[:16]
-    path = Path(cache_dir) / f"surrogate-{key}.h5"
+    path = Path(cache_dir) / f"surrogate-{digest(fingerprint(original), deployed.fingerprint(), x, seed, epochs)}.h5"
     student = tf_keras.models.clone_model(original)
     if path.is_file():
         student.load_weights(path)
@@ -188,9 +186,9 @@ def _margins(p: np.ndarray) -> np.ndarray:
     return top2[:, 1] - top2[:, 0]
 
 
-def clean_view(pair: Pair, cache: ArrayCache) -> tuple[dict, np.ndarray]:
-    """Accuracy of both models, the paper's instability, disagreement, the margin as a risk score; and
-    the mask of inputs both models classify correctly."""
+def clean_view(pair: Pair, cache: ArrayCache) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Accuracy of both models, the paper's instability, disagreement, the margin as a risk score; the
+    mask of inputs both models classify correctly, and the deployed model's outputs."""
     from sklearn.metrics import roc_auc_score
 
     p_orig = evaluate.predict(pair.original, pair.x, cache=cache)
@@ -203,7 +201,7 @@ def clean_view(pair: Pair, cache: ArrayCache) -> tuple[dict, np.ndarray]:
          "disagreement": metrics.rate(disagree)}
     view = {**{k: v.value for k, v in r.items()}, **{f"{k}_ci": [v.low, v.high] for k, v in r.items()},
             "n_clean": len(pair.y), "margin_risk_auc": auc, "riskiest_inputs": np.argsort(risk)[::-1][:10].tolist()}
-    return view, co & cd
+    return view, co & cd, p_dep
 
 
 @dataclass
@@ -232,7 +230,7 @@ def run(pair: Pair, eps: dict[str, float], n: int, out: Path, seed: int = 0, dis
         ... # doctest: +SKIP
     """
     cache = ArrayCache(Path(out) / ".cache")
-    view, both = clean_view(pair, cache)
+    view, both, p_dep = clean_view(pair, cache)
     report = {**view, "limits": LIMITS}
     attacked = np.flatnonzero(both)[:n]  # §5.1: only inputs both models classify correctly are attacked
     if not len(attacked):
@@ -245,8 +243,7 @@ def run(pair: Pair, eps: dict[str, float], n: int, out: Path, seed: int = 0, dis
     else:
         twin = surrogate(pair.original, pair.deployed, rest[:distil_n], Path(out) / ".cache", seed, distil_epochs)
         report["gradient_source"] = "surrogate distilled from the deployed model"
-        agree = (evaluate.predict(twin, x, cache=cache).argmax(1)
-                 == evaluate.predict(pair.deployed, metrics.to_pixel_grid(x), cache=cache).argmax(1))
+        agree = evaluate.predict(twin, x, cache=cache).argmax(1) == p_dep[attacked].argmax(1)
         report["surrogate"] = {"distil_images": len(rest[:distil_n]), "epochs": distil_epochs,
                                "agreement_with_deployed": float(agree.mean())}
     report["by_eps"], best = {}, None

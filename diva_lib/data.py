@@ -127,6 +127,12 @@ def spec(name: str) -> DatasetSpec:
     return DATASETS[name]
 
 
+def read_manifest(path: Path) -> dict[str, str]:
+    """A `sha256sum`-style manifest as {relative path: SHA-256}."""
+    lines = Path(path).read_text().splitlines()
+    return {rel.strip().removeprefix("./"): digest for digest, rel in (line.split(maxsplit=1) for line in lines)}
+
+
 def verify(name: str, data_dir: Path = DATA_DIR) -> Path:
     """Check every file of a prepared dataset against its pinned checksums; return its folder.
 
@@ -145,9 +151,8 @@ def verify(name: str, data_dir: Path = DATA_DIR) -> Path:
         raise DataError(f"{manifest} is missing; {fix}")
     if not (root / "SOURCE").is_file() and sha256_file(manifest) != s.manifest_sha256:
         raise DataError(f"{manifest} does not match its pinned SHA-256; {fix}")
-    for line in manifest.read_text().splitlines():
-        digest, rel = line.split(maxsplit=1)
-        path = root / rel.strip()
+    for rel, digest in read_manifest(manifest).items():
+        path = root / rel
         if not path.is_file():
             raise DataError(f"{path} is missing; {fix}")
         if sha256_file(path) != digest:

@@ -83,11 +83,10 @@ def data_needs(profile: config.Profile) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["input", "where", "needs", "found", "ready", "how to get it"])
 
 
-def memory(profile: config.Profile, strat_replicas: int) -> pd.DataFrame:
+def memory(profile: config.Profile, strat_replicas: int, params: dict[str, int]) -> pd.DataFrame:
     """Host memory of the largest parts: streamed batches, the adversarial images kept, one model pair."""
     image = profile.image_size**2 * 3 * _BYTES
     batch = profile.batch_size * strat_replicas
-    params = {a: build_model(a, profile.num_classes, profile.image_size).count_params() for a in profile.archs}
     rows = [("decoded batches in flight (tf.data, ~8)", 8 * batch * image),
             ("evaluation set and its adversarial images", 2 * profile.n_test * image),
             (f"largest model pair + Adam state ({max(params, key=params.get)})", 4 * max(params.values()) * _BYTES)]
@@ -104,9 +103,11 @@ def _per_second(fn, work: int) -> float:
     return work / (time.perf_counter() - t)
 
 
-def calibrate(profile: config.Profile, steps: int = 2, batch: int = 8) -> dict[str, dict[str, float]]:
-    """Images per second of float and QAT training steps and image·steps per second of DIVA, measured here."""
-    rates = {}
+def calibrate(profile: config.Profile, steps: int = 2,
+              batch: int = 8) -> tuple[dict[str, dict[str, float]], dict[str, int]]:
+    """Images per second of float and QAT training steps and image·steps per second of DIVA, measured here;
+    and each architecture's parameter count."""
+    rates, params = {}, {}
     rng = np.random.default_rng(0)
     x = rng.random((batch, profile.image_size, profile.image_size, 3), dtype=np.float32)
     y = rng.integers(0, profile.num_classes, batch)
@@ -114,6 +115,7 @@ def calibrate(profile: config.Profile, steps: int = 2, batch: int = 8) -> dict[s
         with distribute.current().scope():
             model = build_model(arch, profile.num_classes, profile.image_size)
             qat = adapt.quantize(build_model(arch, profile.num_classes, profile.image_size))
+        params[arch] = model.count_params()
         for m in (model, qat):
             m.compile(tf_keras.optimizers.Adam(1e-5), "sparse_categorical_crossentropy")
         diva = attacks.DIVA(model, qat, steps=steps)
@@ -123,7 +125,7 @@ def calibrate(profile: config.Profile, steps: int = 2, batch: int = 8) -> dict[s
             "attack": _per_second(lambda a=diva: a.run(x, y, batch, progress=False, record=False,
                                                        cache=ArrayCache(mode="off")), steps * batch),
         }
-    return rates
+    return rates, params
 
 
 def estimate(profile: config.Profile, rates: dict[str, dict[str, float]]) -> pd.DataFrame:
@@ -149,10 +151,10 @@ def report(profile_name: str, archs: list[str] | None = None, calibration_steps:
              f"({distribute.global_batch(profile.batch_size, strat)} per step)",
              f"face chapter: {faces.setting_for(profile.name).source} faces", "", "Data:", needs.to_string(index=False)]
     missing = needs.loc[~needs["ready"], "input"].tolist()
+    rates, params = calibrate(profile, calibration_steps)
     lines += ["", f"missing: {', '.join(missing)}" if missing else "all inputs present", "",
-              "Host memory (estimate):", memory(profile, replicas).to_string(index=False), ""]
-    rates = calibrate(profile, calibration_steps)
-    lines += [f"Rates measured here ({calibration_steps} steps of batch 8 on random images; images/s for "
+              "Host memory (estimate):", memory(profile, replicas, params).to_string(index=False), "",
+              f"Rates measured here ({calibration_steps} steps of batch 8 on random images; images/s for "
               "float and QAT training, image·steps/s for DIVA):", pd.DataFrame(rates).T.round(2).to_string(), "",
               "Time (estimate, from those rates):",
               estimate(profile, rates).to_string(index=False)]

@@ -115,4 +115,3 @@ def write_readme_summary(readme: str | Path, folder: str | Path) -> None:
     tail = rest.split(README_END)[1]
     with atomic_write(readme, "w") as f:
         f.write(f"{head}{README_START}\n{results_summary(folder)}\n{README_END}{tail}")
-

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pooch
 
-from diva_lib.data import DataError, DatasetSpec, Source, _read_idx_bytes
+from diva_lib.data import DataError, DatasetSpec, Source, _read_idx_bytes, read_manifest
 
 REGISTRY = Path(__file__).resolve().parent / "registry"
 pooch.get_logger().setLevel("WARNING")
@@ -65,10 +65,9 @@ def _retrieve(src: Source, files: dict[str, str | None], path: Path, workers: in
         list(pool.map(one, sorted(files)))
 
 
-def _manifest(folder: str) -> dict[str, str]:
-    """The shipped manifest of a dataset: relative path -> SHA-256."""
-    lines = (REGISTRY / folder / "SHA256SUMS").read_text().splitlines()
-    return {rel.strip().removeprefix("./"): digest for digest, rel in (line.split(maxsplit=1) for line in lines)}
+def _shipped(spec: DatasetSpec) -> dict[str, str]:
+    """The manifest shipped with the library for a dataset: relative path -> SHA-256."""
+    return read_manifest(REGISTRY / spec.folder / "SHA256SUMS")
 
 
 def _idx(spec: DatasetSpec, src: Source, tmp: Path) -> None:
@@ -81,7 +80,7 @@ def _idx(spec: DatasetSpec, src: Source, tmp: Path) -> None:
 
 def _files(spec: DatasetSpec, src: Source, tmp: Path) -> None:
     """The dataset's own files at a pinned commit, each checked against the shipped manifest."""
-    pinned = {rel: digest for rel, digest in _manifest(spec.folder).items() if rel != "PROVENANCE.md"}
+    pinned = {rel: digest for rel, digest in _shipped(spec).items() if rel != "PROVENANCE.md"}
     _retrieve(src, pinned, tmp)
     for extra in ("PROVENANCE.md", "SHA256SUMS"):
         shutil.copy(REGISTRY / spec.folder / extra, tmp / extra)
@@ -126,7 +125,7 @@ def _olivetti(spec: DatasetSpec, src: Source, tmp: Path) -> None:
 
 def _lfw(spec: DatasetSpec, src: Source, tmp: Path) -> None:
     """LFW from its original archive: the manifest's identities and images, in their original RGB."""
-    wanted = [rel for rel in _manifest(spec.folder) if rel.endswith(".jpg")]
+    wanted = [rel for rel in _shipped(spec) if rel.endswith(".jpg")]
     images = {}
     with tarfile.open(_archive(src, tmp)) as archive:
         for rel in wanted:
