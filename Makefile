@@ -26,7 +26,7 @@ test: venv
 	$(BIN)/python -m pytest -q -rs -n 2 --dist loadfile --durations=15
 
 lint: venv
-	$(BIN)/ruff check diva_lib tests data_scripts benchmarks book
+	$(BIN)/ruff check diva_lib tests data_scripts benchmarks book notebooks
 
 # Execute every notebook with papermill in $(PROFILE) (timings in results/$(PROFILE)/timings.json).
 notebooks: data

@@ -17,6 +17,7 @@ import tensorflow as tf
 import tf_keras
 from tqdm.auto import tqdm
 
+from diva_lib import paper
 from diva_lib.cache import ArrayCache, digest, fingerprint
 from diva_lib.models import eager
 from diva_lib.stream import ImageSet
@@ -26,11 +27,21 @@ _EPS = 1e-12
 
 @dataclass
 class AttackResult:
-    """Adversarial images and, per step 0..steps, both models' top-1 predictions on the QAT graph."""
+    """Per image: the image kept, the step of its first success on the crafting pair (−1: none), the final iterate.
+
+    As in the authors' `WBattack.py`, an image is kept at the first step at which the crafting
+    pair's original is correct and its adapted model is wrong; an image that never gets there
+    keeps its final iterate. `x_evade` is kept by the same first-event rule on Table 2's own
+    criterion (the crafting pair's adapted model is wrong, whatever the original says).
+    `x_final` holds every image's final iterate when the run kept it (`keep_final`), otherwise it
+    is empty.
+    """
 
     x_adv: np.ndarray
-    orig_pred: np.ndarray  # (steps + 1, N)
-    adapted_pred: np.ndarray  # (steps + 1, N)
+    first_step: np.ndarray  # (N,) int64 in [-1, steps]
+    x_evade: np.ndarray
+    evade_step: np.ndarray  # (N,) int64 in [-1, steps]
+    x_final: np.ndarray
 
 
 def _classes(model: tf_keras.Model) -> int:
@@ -38,12 +49,11 @@ def _classes(model: tf_keras.Model) -> int:
 
 
 class Attack:
-    """Projected gradient ascent in an L∞ ball of radius `eps` around natural images."""
+    """Projected gradient ascent in an L∞ ball of radius `eps` around natural images, stopped at first success."""
 
-    needs_original = False
-
-    def __init__(self, original: tf_keras.Model, adapted: tf_keras.Model, *, eps: float = 8 / 255,
-                 step: float = 1 / 255, steps: int = 20, random_start: bool = False, seed: int = 0):
+    def __init__(self, original: tf_keras.Model, adapted: tf_keras.Model, *, eps: float = paper.ATTACK.eps,
+                 step: float = paper.ATTACK.step, steps: int = paper.ATTACK.steps, random_start: bool = False,
+                 seed: int = 0):
         if not eps > 0:
             raise ValueError(f"eps={eps} must be > 0 (the paper uses 8/255)")
         if not step > 0:
@@ -57,23 +67,10 @@ class Attack:
         self.eps, self.step, self.steps = float(eps), float(step), steps
         self.random_start, self.seed = random_start, seed
         image = tf.TensorSpec([None, *original.input_shape[1:]], tf.float32)
-        self._signature = [image, image, tf.TensorSpec([None], tf.int64), image]
-        self._step_fns: dict[bool, tf.types.experimental.GenericFunction] = {}
+        label = tf.TensorSpec([None], tf.int64)
+        self._advance_fn = tf.function(self._advance, input_signature=[
+            image, image, label, image, image, label, image, label, tf.TensorSpec([], tf.int64)])
         self._predict_fn = tf.function(self._predict_both, input_signature=[image])
-
-    def _compiled_step(self, record: bool):
-        """The step compiled once for any batch size (hyperparameters that may change are variables).
-
-        An attack whose loss needs the original computes its predictions anyway, so it keeps one
-        compiled step for recorded and unrecorded runs.
-        """
-        record = record or self.needs_original
-        if record not in self._step_fns:
-            def step(x, x0, y, velocity):
-                return self._step(x, x0, y, velocity, record)
-
-            self._step_fns[record] = tf.function(step, input_signature=self._signature)
-        return self._step_fns[record]
 
     def name(self) -> str:
         """Short name for tables."""
@@ -91,18 +88,24 @@ class Attack:
         """Ascent direction from the gradient (signed gradient for L∞), and the updated velocity."""
         return tf.sign(grad), velocity
 
-    def _step(self, x, x0, y, velocity, record: bool):
+    def _advance(self, x, x0, y, velocity, kept, first, evaded, evade_step, k):
+        """One step from x = x_k; x_k is kept where the pair first succeeds on it (original right, adapted wrong)
+
+        and, separately, where the adapted model is first wrong on it.
+        """
         with tf.GradientTape() as tape:
             tape.watch(x)
             p_adapted = self.adapted(x, training=False)
-            # the original is only evaluated when the loss needs it or its predictions are recorded
-            p_orig = self.original(x, training=False) if self.needs_original or record else p_adapted
+            p_orig = self.original(x, training=False)
             loss = self.loss(p_orig, p_adapted, y)
         grad = tape.gradient(loss, x)
         d, velocity = self.direction(grad, velocity)
         x_new = tf.clip_by_value(tf.clip_by_value(x + self.step * d, x0 - self.eps, x0 + self.eps), 0.0, 1.0)
-        preds = tf.stack([tf.argmax(p_orig, 1), tf.argmax(p_adapted, 1)])
-        return x_new, velocity, preds
+        wrong = tf.argmax(p_adapted, 1) != y
+        hit = (tf.argmax(p_orig, 1) == y) & wrong & (first < 0)
+        miss = wrong & (evade_step < 0)
+        return (x_new, velocity, tf.where(hit[:, None, None, None], x, kept), tf.where(hit, k, first),
+                tf.where(miss[:, None, None, None], x, evaded), tf.where(miss, k, evade_step))
 
     def _predict_both(self, x):
         return tf.stack([tf.argmax(self.original(x, training=False), 1),
@@ -117,58 +120,81 @@ class Attack:
             raise ValueError(f"labels must be in [0, {_classes(self.adapted)}), got [{y.min()}, {y.max()}]")
 
     def run(self, x: np.ndarray | ImageSet, y: np.ndarray, batch_size: int = 64, progress: bool = True,
-            record: bool = True, cache: ArrayCache | None = None) -> AttackResult:
-        """Attack all images in batches; with `record`, keep both models' predictions after every step.
+            keep_final: bool = False, cache: ArrayCache | None = None) -> AttackResult:
+        """Attack all images in batches, keeping each at its first success on the crafting pair.
 
-        Without `record` (when only the final images matter) attacks whose loss ignores the
-        original skip its forward pass, and the result holds no predictions (empty arrays); models
-        built under a strategy with several replicas then split each batch across them
-        (`distribute.craft`, `batch_size` per replica). `x` may be an `ImageSet`, decoded a batch
-        at a time. The result is read from or stored in `cache` (default: `ArrayCache()`).
+        Without `keep_final` an image leaves its batch once it succeeds (the rest of the batch
+        goes on, which saves work); with it every image runs all steps and its final iterate is
+        kept too, for the final-iterate view. Models built under a strategy with several replicas
+        split each batch across them (`distribute.craft`, `batch_size` per replica). `x` may be
+        an `ImageSet`, decoded a batch at a time. The result is read from or stored in `cache`
+        (default: `ArrayCache()`).
         """
         x = x if isinstance(x, ImageSet) else np.asarray(x, np.float32)
         y = np.asarray(y, np.int64)
         self._check(x, y)
-        key = digest(type(self).__name__, self.params(), record, batch_size, x, y,
+        key = digest(type(self).__name__, self.params(), keep_final, batch_size, x, y,
                      fingerprint(self.original), fingerprint(self.adapted))
         arrays = (cache or ArrayCache()).get_or_compute(
-            self.name(), key, lambda: vars(self._craft(x, y, batch_size, progress, record)))
+            self.name(), key, lambda: vars(self._craft(x, y, batch_size, progress, keep_final)))
         return AttackResult(**arrays)
 
     def _craft(self, x: np.ndarray | ImageSet, y: np.ndarray, batch_size: int, progress: bool,
-               record: bool) -> AttackResult:
+               keep_final: bool) -> AttackResult:
         eager(self.original), eager(self.adapted)  # lazy models are built before the step is traced
         strat = eager(self.adapted).distribute_strategy
-        if not record and strat.num_replicas_in_sync > 1:
+        if strat.num_replicas_in_sync > 1:
             from diva_lib import distribute  # it builds on this module
 
-            empty = np.zeros((self.steps + 1, 0), np.int64)
-            return AttackResult(distribute.craft(self, x, y, batch_size, strat), empty, empty)
+            return distribute.craft(self, x, y, batch_size, strat, keep_final)
         rng = np.random.default_rng(self.seed)
-        advs, hist = [], []
-        step_fn = self._compiled_step(record)
+        parts = []
         for s in tqdm(range(0, len(x), batch_size), desc=self.name(), leave=False, disable=not progress):
-            x0 = tf.constant(x[s : s + batch_size])
-            yb = tf.constant(y[s : s + batch_size])
-            xa = x0
+            x0, yb = np.asarray(x[s : s + batch_size], np.float32), y[s : s + batch_size]
+            xa = x0.copy()
             if self.random_start:
-                noise = rng.uniform(-self.eps, self.eps, x0.shape).astype(np.float32)
-                xa = tf.clip_by_value(x0 + noise, 0.0, 1.0)
-            v = tf.zeros_like(x0)
-            preds = []
-            for _ in range(self.steps):
-                xa, v, p = step_fn(xa, x0, yb, v)
-                preds.append(p)
-            advs.append(xa.numpy())
-            if record:
-                preds.append(self._predict_fn(xa))
-                hist.append(tf.stack(preds).numpy())  # (steps + 1, 2, B)
-        h = np.concatenate(hist, axis=2) if hist else np.zeros((self.steps + 1, 2, 0), np.int64)
-        return AttackResult(np.concatenate(advs) if advs else np.array(x[:], np.float32), h[:, 0], h[:, 1])
+                xa = np.clip(x0 + rng.uniform(-self.eps, self.eps, x0.shape).astype(np.float32), 0.0, 1.0)
+            parts.append((*self._batch(xa, x0, yb, keep_final), xa if keep_final else xa[:0]))
+        if not parts:
+            empty = np.zeros((0, *np.shape(x)[1:]), np.float32)
+            return AttackResult(empty, np.zeros(0, np.int64), empty, np.zeros(0, np.int64), empty)
+        return AttackResult(*(np.concatenate(arrays) for arrays in zip(*parts, strict=True)))
+
+    def _batch(self, xa: np.ndarray, x0: np.ndarray, y: np.ndarray, keep_final: bool) -> tuple[np.ndarray, ...]:
+        """Run one batch in place on `xa` (it ends as the final iterate of the images still running).
+
+        Returns the kept images, their first-success steps, the first-evasion images and steps.
+        """
+        state = [np.zeros_like(x0), xa.copy(), np.full(len(y), -1, np.int64), xa.copy(), np.full(len(y), -1, np.int64)]
+        for k in range(self.steps):
+            idx = np.arange(len(y)) if keep_final else np.flatnonzero(state[2] < 0)
+            if not len(idx):
+                break
+            out = self._advance_fn(xa[idx], x0[idx], y[idx], *(a[idx] for a in state), tf.constant(k, tf.int64))
+            xa[idx] = out[0].numpy()
+            for a, t in zip(state, out[1:], strict=True):
+                a[idx] = t.numpy()
+        _, kept, first, evaded, evade_step = state
+        settle(self, xa, y, kept, first, evaded, evade_step)
+        return kept, first, evaded, evade_step
 
     def __call__(self, x: np.ndarray, y: np.ndarray, batch_size: int = 64) -> np.ndarray:
-        """Adversarial images for a batch."""
+        """Adversarial images (first success) for a batch."""
         return self.run(x, y, batch_size, progress=False).x_adv
+
+
+def settle(attack: Attack, final: np.ndarray, y: np.ndarray, kept: np.ndarray, first: np.ndarray,
+           evaded: np.ndarray, evade_step: np.ndarray) -> None:
+    """Check the final iterate x_T like every other step, in place; images with no event keep x_T."""
+    idx = np.flatnonzero((first < 0) | (evade_step < 0))
+    if not len(idx):
+        return
+    pred = attack._predict_fn(final[idx]).numpy()
+    wrong = pred[1] != y[idx]
+    for img, step, event in ((kept, first, (pred[0] == y[idx]) & wrong), (evaded, evade_step, wrong)):
+        open_ = step[idx] < 0
+        step[idx[open_ & event]] = attack.steps
+        img[idx[open_]] = final[idx[open_]]
 
 
 def _true_prob(p: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
@@ -188,8 +214,6 @@ class PGD(Attack):
 
 class DIVA(Attack):
     """Differential evasive attack: maximise p_orig[y] − c·p_adapted[y] (paper Eq. 5)."""
-
-    needs_original = True
 
     def __init__(self, original, adapted, *, c: float = 1.0, **kw):
         self._c = tf.Variable(0.0, trainable=False, dtype=tf.float32)

@@ -248,14 +248,15 @@ def run(pair: Pair, eps: dict[str, float], n: int, out: Path, seed: int = 0, dis
                                "agreement_with_deployed": float(agree.mean())}
     report["by_eps"], best = {}, None
     for name, radius in tqdm(sorted(eps.items(), key=lambda item: item[1]), desc="ε", leave=False):
-        runs = {a.name(): evaluate.judge(a.name(), x, y, a.run(x, y, 128, record=False, cache=cache).x_adv,
-                                         pair.original, twin, pair.deployed, np.full(a.steps + 1, np.nan))
+        runs = {a.name(): evaluate.evaluate_attack(a, pair.original, twin, pair.deployed, x, y, 128, progress=False,
+                                                   cache=cache)
                 for a in (attacks.DIVA(pair.original, twin, eps=radius), attacks.PGD(pair.original, twin, eps=radius))}
         d, p = runs["DIVA"].tflite, runs["PGD"].tflite
+        d_ev, p_ev = runs["DIVA"].table2_evasion(), runs["PGD"].table2_evasion()
         report["by_eps"][name] = {"eps": radius, "n": len(y), "diva_top1": d.top1.value,
                                   "diva_top1_ci": [d.top1.low, d.top1.high], "pgd_top1": p.top1.value,
-                                  "pgd_top1_ci": [p.top1.low, p.top1.high], "diva_evasion": d.evasion.value,
-                                  "pgd_evasion": p.evasion.value, "evasion_cost": p.evasion.value - d.evasion.value}
+                                  "pgd_top1_ci": [p.top1.low, p.top1.high], "diva_evasion": d_ev.value,
+                                  "pgd_evasion": p_ev.value, "evasion_cost": p_ev.value - d_ev.value}
         best = runs["DIVA"]  # at the largest radius when the loop ends
     hit = (best.p_orig.argmax(1) == y) & (best.p_deployed.argmax(1) != y)
     layers = layer_gap(pair.original, twin, x, best.x_adv)

@@ -9,7 +9,7 @@ import pandas as pd
 import tensorflow as tf
 import tf_keras
 
-from diva_lib import attacks, evaluate
+from diva_lib import attacks, evaluate, metrics
 from diva_lib.adapt import TFLiteModel
 from diva_lib.cache import ArrayCache
 
@@ -36,20 +36,19 @@ def compare_with_art(original: tf_keras.Model, adapted: tf_keras.Model, deployed
     ours = attacks.PGD(original, adapted, eps=eps, step=step, steps=steps)
     crafted, seconds = {}, {}
     for name, craft in {
-        "this engine": lambda xs, ys: ours.run(xs, ys, batch_size, progress=False, record=False,
-                                               cache=ArrayCache(mode="off")).x_adv,
+        "this engine": lambda xs, ys: ours.run(xs, ys, batch_size, progress=False, keep_final=True,
+                                               cache=ArrayCache(mode="off")).x_final,
         "ART": lambda xs, ys: art_pgd(adapted, xs, ys, eps=eps, step=step, steps=steps, batch_size=batch_size),
     }.items():
         craft(x[:8], y[:8])  # warm-up: tracing is not crafting
         t = time.perf_counter()
         crafted[name] = craft(x, y)
         seconds[name] = time.perf_counter() - t
-    curve = np.full(steps + 1, np.nan)
-    views = {n: evaluate.judge(n, x, y, a, original, adapted, deployed, curve) for n, a in crafted.items()}
-    ours_pred, art_pred = (views[n].p_deployed.argmax(1) for n in crafted)
+    views = {n: evaluate.deployed_view(a, y, original, deployed) for n, a in crafted.items()}
+    ours_pred, art_pred = (evaluate.predict(deployed, metrics.to_pixel_grid(crafted[n])).argmax(1) for n in crafted)
     return {
-        "engines": {n: {"top1": v.tflite.top1.value, "top1_ci": [v.tflite.top1.low, v.tflite.top1.high],
-                        "evasion": v.tflite.evasion.value} for n, v in views.items()},
+        "engines": {n: {"top1": v.top1.value, "top1_ci": [v.top1.low, v.top1.high],
+                        "evasion": v.evasion.value} for n, v in views.items()},
         "seconds": seconds,
         "max_abs_diff": float(np.abs(crafted["this engine"] - crafted["ART"]).max()),
         "same_int8_prediction": float(np.mean(ours_pred == art_pred)),

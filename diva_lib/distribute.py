@@ -17,7 +17,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from diva_lib.attacks import Attack
+from diva_lib.attacks import Attack, AttackResult, settle
 
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")
 
@@ -55,26 +55,27 @@ def global_batch(per_replica: int, strat: tf.distribute.Strategy | None = None) 
     return per_replica * (strat or tf.distribute.get_strategy()).num_replicas_in_sync
 
 
-def craft(attack: Attack, x: np.ndarray, y: np.ndarray, per_replica_batch: int,
-          strat: tf.distribute.Strategy) -> np.ndarray:
-    """Adversarial images of `attack`, each global batch split into contiguous per-replica shards.
+def craft(attack: Attack, x: np.ndarray, y: np.ndarray, per_replica_batch: int, strat: tf.distribute.Strategy,
+          keep_final: bool = False) -> AttackResult:
+    """`attack`'s first-success result, each global batch split into contiguous per-replica shards.
 
     Shard r of a global batch holds the images a single device would attack in its r-th batch of
-    `per_replica_batch`, every replica runs the attack's own compiled step, and `strategy.gather`
-    merges the shards in replica order, so the images equal a single-device
-    `attack.run(x, y, per_replica_batch, record=False)`. The attack's models must have been built
-    under `strat.scope()`.
+    `per_replica_batch`; every replica runs the attack's own compiled step for all steps (an image
+    that succeeded stops changing what it keeps), and `strategy.gather` merges the shards in
+    replica order, so the result equals a single-device `attack.run(x, y, per_replica_batch)`.
+    The attack's models must have been built under `strat.scope()`.
     """
     n_rep = strat.num_replicas_in_sync
-    step_fn = attack._compiled_step(record=False)  # the engine's own compiled step, run on every replica
 
     def steps(x0, yb):
-        xa, v = x0, strat.run(tf.zeros_like, args=(x0,))
-        for _ in range(attack.steps):
-            xa, v, _ = strat.run(lambda *a: step_fn(*a), args=(xa, x0, yb, v))
-        return xa
+        minus_one = strat.run(lambda t: tf.fill(tf.shape(t), tf.constant(-1, tf.int64)), args=(yb,))
+        xa, state = x0, [strat.run(tf.zeros_like, args=(x0,)), x0, minus_one, x0, minus_one]
+        for k in range(attack.steps):
+            xa, *state = strat.run(lambda *a, k=k: attack._advance_fn(*a, tf.constant(k, tf.int64)),
+                                   args=(xa, x0, yb, *state))
+        return [strat.gather(t, axis=0).numpy() for t in (xa, *state[1:])]
 
-    out = []
+    parts = []
     for s in range(0, len(x), global_batch(per_replica_batch, strat)):
         xb, yb = x[s : s + n_rep * per_replica_batch], y[s : s + n_rep * per_replica_batch].astype(np.int64)
         bounds = [(min(r * per_replica_batch, len(xb)), min((r + 1) * per_replica_batch, len(xb)))
@@ -86,9 +87,14 @@ def craft(attack: Attack, x: np.ndarray, y: np.ndarray, per_replica_batch: int,
             a, b = shards[ctx.replica_id_in_sync_group]
             return tf.constant(arr[a:b])
 
-        x0 = strat.experimental_distribute_values_from_function(lambda ctx, a=xb: shard(ctx, a))
+        x0 = strat.experimental_distribute_values_from_function(lambda ctx, a=xb: shard(ctx, np.asarray(a)))
         y0 = strat.experimental_distribute_values_from_function(lambda ctx, a=yb: shard(ctx, a))
-        merged = strat.gather(steps(x0, y0), axis=0).numpy()
         offsets = np.cumsum([0] + [b - a for a, b in shards])
-        out += [merged[offsets[r] : offsets[r] + b - a] for r, (a, b) in enumerate(bounds)]
-    return np.concatenate(out) if out else np.array(x[:], np.float32)
+        parts.append([np.concatenate([m[offsets[r] : offsets[r] + b - a] for r, (a, b) in enumerate(bounds)])
+                      for m in steps(x0, y0)])
+    if not parts:
+        empty = np.zeros((0, *np.shape(x)[1:]), np.float32)
+        return AttackResult(empty, np.zeros(0, np.int64), empty, np.zeros(0, np.int64), empty)
+    final, kept, first, evaded, evade_step = (np.concatenate(a) for a in zip(*parts, strict=True))
+    settle(attack, final, np.asarray(y, np.int64), kept, first, evaded, evade_step)
+    return AttackResult(kept, first, evaded, evade_step, final if keep_final else final[:0])

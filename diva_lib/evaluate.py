@@ -59,73 +59,138 @@ class View:
     evasion: Rate
     orig_still_correct: Rate
 
+    @classmethod
+    def of(cls, p_orig: np.ndarray, p_adapted: np.ndarray, y: np.ndarray) -> View:
+        """The view from both models' outputs on the adversarial images."""
+        return cls(metrics.top1_success(p_orig, p_adapted, y), metrics.top5_success(p_orig, p_adapted, y),
+                   metrics.confidence_delta(p_orig, p_adapted, y), metrics.evasion(p_adapted, y),
+                   metrics.accuracy(p_orig, y))
+
     def as_dict(self) -> dict[str, float]:
         """Fractions for JSON."""
         return {"top1": self.top1.value, "top1_ci": [self.top1.low, self.top1.high], "top5": self.top5.value,
-                "conf_delta": self.conf_delta, "evasion": self.evasion.value,
-                "orig_still_correct": self.orig_still_correct.value}
+                "top5_ci": [self.top5.low, self.top5.high], "conf_delta": self.conf_delta,
+                "evasion": self.evasion.value, "evasion_ci": [self.evasion.low, self.evasion.high],
+                "orig_still_correct": self.orig_still_correct.value, "n": self.top1.n}
 
 
 @dataclass
 class AttackReport:
-    """Everything measured about one attack run."""
+    """One attack run measured on the true models: the kept (first-success) images, and the final iterates if kept.
+
+    `qat` and `tflite` judge the kept images on the true original with the QAT graph and with the
+    deployed int8 model (images rounded to the 8-bit grid); `qat_final` / `tflite_final` judge the
+    final iterates the same way (None when the run did not keep them).
+    """
 
     attack: str
-    qat: View
-    tflite: View
-    dssim: np.ndarray
-    success_by_step: np.ndarray
+    y: np.ndarray = field(repr=False)
+    first_step: np.ndarray = field(repr=False)
+    steps: int
+    dssim: np.ndarray = field(repr=False)
     x_adv: np.ndarray = field(repr=False)
-    p_orig: np.ndarray = field(repr=False)  # true original on the pixel-grid images
-    p_deployed: np.ndarray = field(repr=False)  # int8 TFLite on the pixel-grid images
+    outputs: dict[str, np.ndarray] = field(repr=False)  # "orig", "qat", "orig_grid", "int8" (+ "_final")
+
+    def _view(self, orig: str, adapted: str) -> View | None:
+        if adapted not in self.outputs:
+            return None
+        return View.of(self.outputs[orig], self.outputs[adapted], self.y)
+
+    @property
+    def qat(self) -> View:
+        """Kept images on the true original and the QAT graph."""
+        return self._view("orig", "qat")
+
+    @property
+    def tflite(self) -> View:
+        """Kept images on the 8-bit grid, on the true original and the deployed int8 model (the headline view)."""
+        return self._view("orig_grid", "int8")
+
+    @property
+    def qat_final(self) -> View | None:
+        """Final iterates on the true original and the QAT graph."""
+        return self._view("orig_final", "qat_final")
+
+    @property
+    def tflite_final(self) -> View | None:
+        """Final iterates on the 8-bit grid, on the true original and the deployed int8 model."""
+        return self._view("orig_grid_final", "int8_final")
+
+    def table2_evasion(self, view: str = "tflite") -> Rate:
+        """Table 2's evasion: the adapted model is wrong on the image kept at its first such event."""
+        return metrics.evasion(self.outputs["int8_evade" if view == "tflite" else "qat_evade"], self.y)
+
+    @property
+    def p_orig(self) -> np.ndarray:
+        """The true original's outputs on the kept images (8-bit grid)."""
+        return self.outputs["orig_grid"]
+
+    @property
+    def p_deployed(self) -> np.ndarray:
+        """The deployed int8 model's outputs on the kept images (8-bit grid)."""
+        return self.outputs["int8"]
+
+    @property
+    def success_by_step(self) -> np.ndarray:
+        """Cumulative first-success rate after each step 0..steps on the crafting pair (Fig 6d)."""
+        return metrics.first_success_curve(self.first_step, self.steps)
+
+    def success_mask(self, view: str = "tflite") -> np.ndarray:
+        """Per image: the original right and the adapted model wrong, in a view ("tflite" or "qat")."""
+        orig, adapted = ("orig_grid", "int8") if view == "tflite" else ("orig", "qat")
+        return (self.outputs[orig].argmax(1) == self.y) & (self.outputs[adapted].argmax(1) != self.y)
+
+    def head(self, n: int) -> AttackReport:
+        """The report of the same run on its first n images (attacks are per image and deterministic)."""
+        return AttackReport(self.attack, self.y[:n], self.first_step[:n], self.steps, self.dssim[:n], self.x_adv[:n],
+                            {k: v[:n] for k, v in self.outputs.items()})
 
     def as_dict(self) -> dict:
         """JSON-friendly summary."""
-        return {"attack": self.attack, "qat": self.qat.as_dict(), "tflite": self.tflite.as_dict(),
+        views = {"qat": self.qat, "tflite": self.tflite, "qat_final": self.qat_final, "tflite_final": self.tflite_final}
+        evasion = {f"table2_evasion_{v}": self.table2_evasion(v).value for v in ("tflite", "qat")}
+        return {"attack": self.attack, **{k: v.as_dict() for k, v in views.items() if v is not None}, **evasion,
                 "dssim_mean": float(self.dssim.mean()) if self.dssim.size else float("nan"),
                 "dssim_max": float(self.dssim.max()) if self.dssim.size else float("nan"),
                 "success_by_step": self.success_by_step.tolist()}
 
 
-def _view(p_orig: np.ndarray, p_adapted: np.ndarray, y: np.ndarray) -> View:
-    return View(metrics.top1_success(p_orig, p_adapted, y), metrics.top5_success(p_orig, p_adapted, y),
-                metrics.confidence_delta(p_orig, p_adapted, y), metrics.evasion(p_adapted, y),
-                metrics.accuracy(p_orig, y))
-
-
-def judge(name: str, x: np.ndarray, y: np.ndarray, x_adv: np.ndarray, original: tf_keras.Model,
-          adapted: tf_keras.Model, deployed: TFLiteModel, success_by_step: np.ndarray) -> AttackReport:
-    """Measure adversarial images on the true original, the true QAT graph and the int8 TFLite model.
-
-    The deployed view rounds adversarial images to the 8-bit pixel grid, as a stored image is.
-    """
+def _outputs(x_adv: np.ndarray, original: tf_keras.Model, adapted: tf_keras.Model, deployed: TFLiteModel,
+             suffix: str = "", cache: ArrayCache | None = None) -> dict[str, np.ndarray]:
     x_grid = metrics.to_pixel_grid(x_adv)
-    p_orig, p_qat = predict(original, x_adv), predict(adapted, x_adv)
-    p_orig_grid, p_int8 = predict(original, x_grid), predict(deployed, x_grid)
-    curve = np.array(success_by_step, dtype=float)
-    if np.isnan(curve[-1]):  # not recorded: only the final step is judged, on the true models
-        curve[-1] = metrics.top1_success(p_orig, p_qat, y).value
-    return AttackReport(name, _view(p_orig, p_qat, y), _view(p_orig_grid, p_int8, y), metrics.dssim(x, x_grid),
-                        curve, x_adv, p_orig_grid, p_int8)
+    return {f"orig{suffix}": predict(original, x_adv, cache=cache),
+            f"qat{suffix}": predict(adapted, x_adv, cache=cache),
+            f"orig_grid{suffix}": predict(original, x_grid, cache=cache),
+            f"int8{suffix}": predict(deployed, x_grid, cache=cache)}
+
+
+def deployed_view(x_adv: np.ndarray, y: np.ndarray, original: tf_keras.Model, deployed: TFLiteModel) -> View:
+    """Any adversarial images judged on the 8-bit grid by the true original and the deployed model."""
+    x_grid = metrics.to_pixel_grid(x_adv)
+    return View.of(predict(original, x_grid), predict(deployed, x_grid), np.asarray(y))
 
 
 def evaluate_attack(attack: Attack, original: tf_keras.Model, adapted: tf_keras.Model, deployed: TFLiteModel,
                     x: np.ndarray, y: np.ndarray, batch_size: int = 64, progress: bool = True,
-                    by_step: bool = True) -> AttackReport:
-    """Craft with `attack`'s models, then `judge` the images on the true models.
+                    final: bool = False, cache: ArrayCache | None = None) -> AttackReport:
+    """Craft with `attack`'s models (first success on that pair), then judge on the true models.
 
-    Success after each step is recorded when the attack crafts on the true models and `by_step`.
+    Args:
+        attack: the attack, built on the pair the threat model gives the attacker.
+        original, adapted, deployed: the true original, QAT graph and int8 TFLite model that judge.
+        x, y: the evaluation images (in [0, 1]) and labels.
+        final: also run every image to the last step and judge the final iterates.
+        cache: where attacks and predictions are memoised (default: `ArrayCache()`).
+
+    Example:
+        >>> r = evaluate_attack(DIVA(fp32, qat), fp32, qat, tflite, x, y)  # doctest: +SKIP
+        >>> r.tflite.top1  # doctest: +SKIP
     """
-    record = by_step and attack.original is original and attack.adapted is adapted
-    res = attack.run(x, y, batch_size=batch_size, progress=progress, record=record)
-    curve = metrics.success_by_step(res.orig_pred, res.adapted_pred, y) if record else np.full(attack.steps + 1,
-                                                                                               np.nan)
-    return judge(attack.name(), x, y, res.x_adv, original, adapted, deployed, curve)
-
-
-def restrict(report: AttackReport, x: np.ndarray, y: np.ndarray, original: tf_keras.Model, adapted: tf_keras.Model,
-             deployed: TFLiteModel) -> AttackReport:
-    """The report of the same run on its first len(y) images (attacks are per image and deterministic)."""
-    n = len(y)
-    curve = np.full(len(report.success_by_step), np.nan)
-    return judge(report.attack, x, y, report.x_adv[:n], original, adapted, deployed, curve)
+    res = attack.run(x, y, batch_size=batch_size, progress=progress, keep_final=final, cache=cache)
+    outputs = _outputs(res.x_adv, original, adapted, deployed, cache=cache)
+    outputs |= {"qat_evade": predict(adapted, res.x_evade, cache=cache),
+                "int8_evade": predict(deployed, metrics.to_pixel_grid(res.x_evade), cache=cache)}
+    if final:
+        outputs |= _outputs(res.x_final, original, adapted, deployed, "_final", cache)
+    dssim = metrics.dssim(np.asarray(x[:], np.float32), metrics.to_pixel_grid(res.x_adv))
+    return AttackReport(attack.name(), np.asarray(y), res.first_step, attack.steps, dssim, res.x_adv, outputs)

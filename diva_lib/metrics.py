@@ -49,13 +49,23 @@ def accuracy(probs: np.ndarray, labels: np.ndarray) -> Rate:
     return rate(probs.argmax(1) == labels)
 
 
-def instability(probs_a: np.ndarray, probs_b: np.ndarray) -> Rate:
-    """Share of inputs on which two models' top-1 predictions differ (Cidon et al., 2021)."""
-    _check(probs_a)
-    _check(probs_b)
+def instability(probs_orig: np.ndarray, probs_adapted: np.ndarray, labels: np.ndarray) -> Rate:
+    """Table 1's instability: share of inputs on which exactly one of the two models is correct."""
+    _pair(probs_orig, probs_adapted, labels)
+    return rate((probs_orig.argmax(1) == labels) != (probs_adapted.argmax(1) == labels))
+
+
+def disagreement(probs_a: np.ndarray, probs_b: np.ndarray) -> Rate:
+    """Share of inputs on which two models' top-1 predictions differ, whatever the label."""
+    _pair(probs_a, probs_b)
+    return rate(probs_a.argmax(1) != probs_b.argmax(1))
+
+
+def _pair(probs_a: np.ndarray, probs_b: np.ndarray, labels: np.ndarray | None = None) -> None:
+    _check(probs_a, labels)
+    _check(probs_b, labels)
     if probs_a.shape != probs_b.shape:
         raise ValueError(f"prediction shapes differ: {probs_a.shape} vs {probs_b.shape}")
-    return rate(probs_a.argmax(1) != probs_b.argmax(1))
 
 
 def deviations(probs_orig: np.ndarray, probs_adapted: np.ndarray, labels: np.ndarray) -> dict[str, int]:
@@ -81,10 +91,11 @@ def top1_success(probs_orig: np.ndarray, probs_adapted: np.ndarray, labels: np.n
 
 
 def top5_success(probs_orig: np.ndarray, probs_adapted: np.ndarray, labels: np.ndarray, k: int = 5) -> Rate:
-    """The adapted model's top-1 is outside the original's top-k (stricter than top-1 success)."""
-    _check(probs_orig, labels)
+    """§5.1's top-5 success: the original is correct and the adapted model's top-1 is outside its top-k."""
+    _pair(probs_orig, probs_adapted, labels)
     topk = np.argsort(-probs_orig, axis=1)[:, :k]
-    return rate(~(topk == probs_adapted.argmax(1)[:, None]).any(1))
+    outside = ~(topk == probs_adapted.argmax(1)[:, None]).any(1)
+    return rate((probs_orig.argmax(1) == labels) & outside)
 
 
 def confidence_delta(probs_orig: np.ndarray, probs_adapted: np.ndarray, labels: np.ndarray) -> float:
@@ -100,22 +111,59 @@ def evasion(probs_adapted: np.ndarray, labels: np.ndarray) -> Rate:
     return rate(probs_adapted.argmax(1) != labels)
 
 
-def dssim(x: np.ndarray, x_adv: np.ndarray) -> np.ndarray:
-    """Per-image structural dissimilarity (1 − SSIM) / 2 with scikit-image, images in [0, 1]."""
-    from skimage.metrics import structural_similarity
+DSSIM_WEIGHTS = (0.028, 0.197, 0.322, 0.298, 0.155)
+"""Per-scale weights of kornelski's `dssim` (dssim-core), full resolution first."""
 
+
+def _lab(x: np.ndarray) -> np.ndarray:
+    """sRGB in [0, 1] to L*a*b* scaled to about [0, 1] per channel, as `dssim` scales it."""
+    from skimage.color import rgb2lab
+
+    lab = rgb2lab(x)
+    return np.stack([lab[..., 0] / 100, (lab[..., 1] + 86.2) / 220, (lab[..., 2] + 107.9) / 220], axis=-1)
+
+
+def ms_ssim(a: np.ndarray, b: np.ndarray, win_size: int = 7) -> float:
+    """`dssim`'s multi-scale SSIM of two RGB images in [0, 1], on scikit-image's SSIM.
+
+    As dssim-core: images in L*a*b*, 2×2 box downsampling while both sides stay ≥ 8 pixels (at
+    most five scales), a scale's score 1 − mean|m^(0.5^s) − SSIM_i| around its mean SSIM m, and
+    the weighted mean of the scale scores. Unlike it: scikit-image's uniform 7×7 window instead
+    of dssim's twice-blurred 3×3 kernel, and the three channels' SSIM maps averaged.
+    """
+    from skimage.metrics import structural_similarity
+    from skimage.transform import downscale_local_mean
+
+    a, b = _lab(a), _lab(b)
+    scores, weights = [], []
+    for s, w in enumerate(DSSIM_WEIGHTS):
+        if min(a.shape[:2]) < max(8, win_size):
+            break
+        _, smap = structural_similarity(a, b, data_range=1.0, channel_axis=-1, win_size=win_size, full=True)
+        smap = smap.mean(axis=-1)
+        m = max(float(smap.mean()), 0.0) ** (0.5**s)
+        scores.append(1.0 - float(np.mean(np.abs(m - smap))))
+        weights.append(w)
+        a, b = downscale_local_mean(a, (2, 2, 1)), downscale_local_mean(b, (2, 2, 1))
+    if not scores:
+        raise ValueError(f"images of {a.shape[:2]} pixels are smaller than one SSIM window ({win_size})")
+    return float(np.average(scores, weights=weights))
+
+
+def dssim(x: np.ndarray, x_adv: np.ndarray) -> np.ndarray:
+    """Per-image DSSIM as kornelski's `dssim` reports it, 1 / MS-SSIM − 1 (`ms_ssim`), images in [0, 1]."""
     if x.shape != x_adv.shape:
         raise ValueError(f"image shapes differ: {x.shape} vs {x_adv.shape}")
-    win = min(7, *(s if s % 2 else s - 1 for s in x.shape[1:3]))
-    return np.array([(1 - structural_similarity(a, b, data_range=1.0, channel_axis=-1, win_size=win)) / 2
-                     for a, b in zip(x, x_adv, strict=True)])
+    return np.array([1.0 / max(ms_ssim(a, b), 1e-12) - 1.0 for a, b in zip(x, x_adv, strict=True)])
 
 
-def success_by_step(orig_pred: np.ndarray, adapted_pred: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Top-1 success after each step 0..T, from predictions recorded during one attack run."""
-    if orig_pred.shape != adapted_pred.shape or orig_pred.shape[1:] != labels.shape:
-        raise ValueError(f"recorded predictions {orig_pred.shape} do not match labels {labels.shape}")
-    return ((orig_pred == labels) & (adapted_pred != labels)).mean(axis=1)
+def first_success_curve(first_step: np.ndarray, steps: int) -> np.ndarray:
+    """Cumulative top-1 success after each step 0..steps, from each image's first successful step (−1: none)."""
+    first = np.asarray(first_step)
+    if first.ndim != 1 or first.size and (first.min() < -1 or first.max() > steps):
+        raise ValueError(f"first steps must be a vector of values in [-1, {steps}], got shape {first.shape}")
+    hit = first >= 0
+    return np.array([np.mean(hit & (first <= k)) if first.size else float("nan") for k in range(steps + 1)])
 
 
 def to_pixel_grid(x: np.ndarray) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 TABLE1 = {
     "resnet50": {"fp32_acc": 0.721, "quantized_acc": 0.701, "orig_correct_adapted_wrong": 1510,
                  "orig_wrong_adapted_correct": 925, "instability": 0.081},
@@ -18,3 +20,19 @@ SETTINGS = {
     "qat": "tfmot quantize_model, 2 epochs of QAT on 20,000 images",
     "deployed": "TFLite int8 with tflite-runtime on an ARM edge board",
 }
+
+
+@dataclass(frozen=True)
+class AttackSettings:
+    """The L∞ attack of §5.1: radius, step, number of steps, no random start (WBattack.py on 0–255 pixels: 8, 1, 20)."""
+
+    eps: float = 8 / 255
+    step: float = 1 / 255
+    steps: int = 20
+
+    def describe(self) -> str:
+        """'8/255 / 1/255 / 20 / no'."""
+        return f"{self.eps * 255:g}/255 / {self.step * 255:g}/255 / {self.steps} / no"
+
+
+ATTACK = AttackSettings()

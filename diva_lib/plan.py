@@ -122,7 +122,7 @@ def calibrate(profile: config.Profile, steps: int = 2,
         rates[arch] = {
             "train": _per_second(lambda m=model: [m.train_on_batch(x, y) for _ in range(steps)], steps * batch),
             "qat": _per_second(lambda m=qat: [m.train_on_batch(x, y) for _ in range(steps)], steps * batch),
-            "attack": _per_second(lambda a=diva: a.run(x, y, batch, progress=False, record=False,
+            "attack": _per_second(lambda a=diva: a.run(x, y, batch, progress=False, keep_final=True,
                                                        cache=ArrayCache(mode="off")), steps * batch),
         }
     return rates, params

@@ -33,6 +33,13 @@ def claims_table(claims: list[Claim]) -> pd.DataFrame:
     return df
 
 
+def show(df: pd.DataFrame) -> None:
+    """Display a table in a notebook in full (no truncated cells) and without a 0..n index column."""
+    from IPython.display import display
+
+    display(df.style.hide(axis="index").set_properties(**{"text-align": "left", "white-space": "pre-wrap"}))
+
+
 def settings_table(rows: dict[str, tuple[Any, Any]]) -> pd.DataFrame:
     """'Paper setting vs this run' from {setting: (paper, this run)}."""
     return pd.DataFrame([{"setting": k, "paper": p, "this run": r} for k, (p, r) in rows.items()])
