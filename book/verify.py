@@ -6,7 +6,7 @@ Every numeric leaf of every `<chapter>.json` in the reference is compared with t
 the fresh run. Tolerance: fractions (values in [0, 1]) may differ by at most `--abs-tol`
 (default 0.02, i.e. 2 percentage points: the spread expected between machines whose float
 kernels differ; on the same machine and seed the numbers are identical); other numbers by at
-most `--rel-tol` (default 5 %). Claim verdicts (booleans) must match exactly. Timings are
+most `--rel-tol` (default 5 %). Claim verdicts and booleans must match exactly. Timings are
 not compared. Exits 1 on any mismatch or missing value.
 """
 
@@ -25,10 +25,12 @@ SKIP_KEYS = {"seconds", "peak_rss_mb", "total_seconds", "build_seconds"}  # timi
 
 
 def leaves(obj: Any, path: str = "") -> Iterator[tuple[str, Any]]:
-    """(dotted path, value) of every number or boolean in a JSON value."""
+    """(dotted path, value) of every number, boolean and claim verdict in a JSON value."""
     if isinstance(obj, dict):
         for k, v in obj.items():
-            if k not in SKIP_KEYS:
+            if k == "verdict" and isinstance(v, str):
+                yield f"{path}.{k}" if path else k, v
+            elif k not in SKIP_KEYS:
                 yield from leaves(v, f"{path}.{k}" if path else str(k))
     elif isinstance(obj, list):
         for i, v in enumerate(obj):
@@ -39,8 +41,8 @@ def leaves(obj: Any, path: str = "") -> Iterator[tuple[str, Any]]:
 
 def within(ref: Any, new: Any, abs_tol: float, rel_tol: float) -> bool:
     """Whether `new` matches `ref` under the tolerance rule of this module."""
-    if isinstance(ref, bool) or isinstance(new, bool):
-        return ref is new
+    if isinstance(ref, bool | str) or isinstance(new, bool | str):
+        return ref == new and type(ref) is type(new)
     if not isinstance(new, int | float):
         return False
     if math.isnan(ref) or math.isnan(new):

@@ -23,6 +23,7 @@ from diva_lib.models import eager
 from diva_lib.stream import ImageSet
 
 _EPS = 1e-12
+PROTOCOL = "first-success/1"  # part of every stored run's key: a change of protocol never reads an older run
 
 
 @dataclass
@@ -133,7 +134,7 @@ class Attack:
         x = x if isinstance(x, ImageSet) else np.asarray(x, np.float32)
         y = np.asarray(y, np.int64)
         self._check(x, y)
-        key = digest(type(self).__name__, self.params(), keep_final, batch_size, x, y,
+        key = digest(PROTOCOL, type(self).__name__, self.params(), keep_final, batch_size, x, y,
                      fingerprint(self.original), fingerprint(self.adapted))
         arrays = (cache or ArrayCache()).get_or_compute(
             self.name(), key, lambda: vars(self._craft(x, y, batch_size, progress, keep_final)))

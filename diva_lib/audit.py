@@ -317,3 +317,15 @@ def save(audit: Audit, out: Path) -> tuple[Path, Path]:
     with atomic_write(out / "report.html", "w") as f:
         f.write(audit_report.html(audit))
     return json_path, out / "report.html"
+
+
+def gate_table(reports: dict[str, dict], fail_above: float) -> pd.DataFrame:
+    """The release gate of `--fail-above` per audited model: DIVA's top-1 success at the largest ε against it."""
+    rows = []
+    for name, r in reports.items():
+        largest = max(r["by_eps"].values(), key=lambda row: row["eps"])
+        low, high = largest["diva_top1_ci"]
+        rows.append({"deployed model": name, "ε": f"{largest['eps'] * 255:.3g}/255",
+                     "DIVA top-1": f"{100 * largest['diva_top1']:.1f} % ({100 * low:.1f}–{100 * high:.1f})",
+                     f"--fail-above {fail_above:g}": "FAIL" if largest["diva_top1"] > fail_above else "pass"})
+    return pd.DataFrame(rows)

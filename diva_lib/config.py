@@ -137,11 +137,11 @@ def check_positive_int(name: str, value: Any) -> int:
     return value
 
 
-def check_archs(archs: Any) -> list[str]:
-    """Validate a list of architecture names."""
+def check_archs(archs: Any, name: str = "archs") -> list[str]:
+    """Validate a list of architecture names (the parameter `name`)."""
     if isinstance(archs, str) or not archs:
-        raise ParameterError(f"parameter 'archs'={archs!r} must be a non-empty list drawn from {ARCHS}")
+        raise ParameterError(f"parameter {name!r}={archs!r} must be a non-empty list drawn from {ARCHS}")
     bad = [a for a in archs if a not in ARCHS]
     if bad:
-        raise ParameterError(f"parameter 'archs' has unknown architecture(s) {bad}; use names from {ARCHS}")
+        raise ParameterError(f"parameter {name!r} has unknown architecture(s) {bad}; use names from {ARCHS}")
     return list(archs)

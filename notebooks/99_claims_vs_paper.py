@@ -14,46 +14,52 @@
 # %% [markdown]
 # # Claims vs paper
 #
-# Every chapter ends with a "paper claim vs this run" table and stores it, with the numbers it
-# measured, in `results/<profile>/<chapter>.json`. This page gathers them. The verdict of each
-# row was computed by the chapter from its measurement (the rule is the claim's own wording:
-# a range must contain the value, an inequality must hold, with 95 % intervals where a
-# comparison of rates is involved); nothing here is typed in.
+# Every claim of the paper that this book tests has one id in the library's registry
+# (`diva_lib.claims`), one chapter that measures it, and one of three verdicts:
+#
+# - **holds**: the claim's rule is met on this run's numbers;
+# - **does not hold**: it is not;
+# - **not testable here**: a model the claim rests on is below its quality floor (each
+#   chapter's models table), or the claim depends on a property of the stand-in data that the
+#   registry names (10 classes instead of 1,000; 32×32 zero-padded images). A claim that fails
+#   is never put here.
+#
+# Rules decide on 95 % intervals, never on a point estimate alone: a comparison of two rates asks
+# whether the interval of their difference lies above 0; a comparison with the paper asks whether
+# the measured interval reaches the paper's number or range. This page gathers the verdicts the
+# chapters wrote; nothing here is typed in.
 
 # %% tags=["parameters"]
 profile = "default"  # smoke | default | paper: whose results to gather
 seed = 0  # unused here; kept so every chapter takes the same parameters
 
 # %%
-from diva_lib import config
+from diva_lib import config, report
+from diva_lib.chapters import summary
 
 config.get_profile(profile)
 config.check_seed(seed)
-
-# %%
-import pandas as pd
-from IPython.display import Markdown, display
-
-from diva_lib import report
-
-# %%
-folder = report.results_path(profile, "x").parent
-rows = []
-for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-    rows += report.load_json(path).get("claims", [])
-if not rows:
-    display(Markdown(f"No chapter results under `{folder}` yet: run `make book PROFILE={profile}`."))
-claims = pd.DataFrame(rows, columns=["chapter", "claim", "paper", "measured", "setting", "holds"]).fillna("")
-held = int(claims["holds"].sum())
-display(Markdown(f"**{held} of {len(claims)} claims hold in this run ({profile} profile); "
-                 f"{len(claims) - held} do not.**"))
-
-# %%
-display(claims.assign(holds=claims["holds"].map({True: "yes", False: "no"})).set_index(["chapter", "claim"]))
+claims = summary.gather(report.results_path(profile, "x").parent)
 
 # %% [markdown]
-# ## By chapter
+# ## Verdicts per chapter
 
-# %%
-display(claims.groupby("chapter", sort=False)["holds"].agg(hold="sum", claims="count")
-        .assign(**{"do not hold": lambda d: d["claims"] - d["hold"]}))
+# %% tags=["hide-input"]
+report.show(summary.counts(claims))
+
+# %% [markdown]
+# ## Every claim
+# The rule of each claim is in the registry; "this run" shows the numbers it was applied to.
+
+# %% tags=["hide-input"]
+report.show(claims[["id", "section", "claim", "paper", "measured", "scope", "verdict", "reason"]])
+
+# %% [markdown]
+# ## Forest plot
+# Each claim with a number: the measured value and its 95 % interval, coloured by verdict,
+# against the paper's number or range (shaded) or against 0 where the paper only orders two
+# rates (the value is then their difference). Intervals that run to infinity are cut at the
+# right edge.
+
+# %% tags=["hide-input"]
+summary.forest(claims);

@@ -83,12 +83,59 @@ def test_bad_inputs_fail_before_work():
         attacks.MomentumPGD(orig, qat, momentum=2)
 
 
-def test_records_every_step():
+def _pair_says(model_o, model_a, x, y):
+    """Per image: the pair's original right and adapted model wrong."""
+    return (model_o.predict(x, verbose=0).argmax(1) == y) & (model_a.predict(x, verbose=0).argmax(1) != y)
+
+
+def test_first_success_keeps_the_first_successful_iterate_and_covers_every_final_success():
     orig, qat = tiny_pair()
-    x = np.random.default_rng(0).random((5, 4, 4, 3), dtype=np.float32)
-    res = attacks.DIVA(orig, qat, steps=4).run(x, np.zeros(5, int), progress=False)
-    assert res.orig_pred.shape == res.adapted_pred.shape == (5, 5)
-    np.testing.assert_array_equal(res.orig_pred[0], orig.predict(x, verbose=0).argmax(1))
+    x = np.random.default_rng(0).random((24, 4, 4, 3), dtype=np.float32)
+    y = orig.predict(x, verbose=0).argmax(1)  # the original starts right on every image
+    res = attacks.DIVA(orig, qat, eps=16 / 255, steps=6).run(x, y, progress=False, keep_final=True,
+                                                               cache=ArrayCache(mode="off"))
+    assert res.first_step.shape == (24,) and res.first_step.min() >= -1 and res.first_step.max() <= 6
+    won = res.first_step >= 0
+    assert won.any() and not won.all()
+    assert np.all(_pair_says(orig, qat, res.x_adv, y)[won])           # the kept image is a success
+    np.testing.assert_array_equal(res.x_adv[~won], res.x_final[~won])  # the rest keep their final iterate
+    final_success = _pair_says(orig, qat, res.x_final, y)
+    assert np.all(won[final_success])                                   # first success ⊇ final-iterate success
+    early = attacks.DIVA(orig, qat, eps=16 / 255, steps=6).run(x, y, progress=False, cache=ArrayCache(mode="off"))
+    np.testing.assert_allclose(early.x_adv, res.x_adv, atol=1e-6)       # leaving the batch changes nothing
+    np.testing.assert_array_equal(early.first_step, res.first_step)
+    assert early.x_final.shape[0] == 0
+
+
+def test_evasion_keeps_the_first_iterate_that_fools_the_adapted_model():
+    orig, qat = tiny_pair()
+    x = np.random.default_rng(4).random((16, 4, 4, 3), dtype=np.float32)
+    y = orig.predict(x, verbose=0).argmax(1)
+    # the float model in the adapted role: PGD moves it (the uncalibrated tiny QAT model answers one class)
+    res = attacks.PGD(qat, orig, eps=0.5, step=0.1, steps=5).run(x, y, progress=False, cache=ArrayCache(mode="off"))
+    fooled = res.evade_step >= 0
+    assert fooled.any()
+    assert np.all(orig.predict(res.x_evade[fooled], verbose=0).argmax(1) != y[fooled])
+    both = (res.first_step >= 0) & fooled
+    assert np.all(res.evade_step[both] <= res.first_step[both])  # fooling the adapted model comes first
+
+
+def test_diva_loss_by_hand_and_its_gradient_sign():
+    import tensorflow as tf
+
+    orig, qat = tiny_pair()
+    diva = attacks.DIVA(orig, qat, c=2.0)
+    p_orig = tf.constant([[0.7, 0.2, 0.1, 0.0, 0.0]])
+    p_adapted = tf.constant([[0.4, 0.5, 0.1, 0.0, 0.0]])
+    y = tf.constant([0], tf.int64)
+    assert float(diva.loss(p_orig, p_adapted, y)[0]) == pytest.approx(0.7 - 2.0 * 0.4)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([p_orig, p_adapted])
+        loss = diva.loss(p_orig, p_adapted, y)
+    assert float(tape.gradient(loss, p_orig)[0, 0]) == pytest.approx(1.0)     # raise the original's confidence
+    assert float(tape.gradient(loss, p_adapted)[0, 0]) == pytest.approx(-2.0)  # lower the adapted model's
+    pgd = attacks.PGD(orig, qat)
+    assert float(pgd.loss(p_orig, p_adapted, y)[0]) == pytest.approx(-np.log(0.4), rel=1e-5)
 
 
 def test_same_seed_same_images():
@@ -100,6 +147,15 @@ def test_same_seed_same_images():
 
 
 def test_threat_pairs():
+    from types import SimpleNamespace
+
+    entry = SimpleNamespace(fp32="true original", qat="true QAT")
+    surrogates = SimpleNamespace(fp32="surrogate original", qat="surrogate QAT")
+    assert threat.crafting_pair("whitebox", entry, surrogates) == ("true original", "true QAT")
+    assert threat.crafting_pair("semiblackbox", entry, surrogates) == ("surrogate original", "true QAT")
+    assert threat.crafting_pair("blackbox", entry, surrogates) == ("surrogate original", "surrogate QAT")
+    with pytest.raises(ValueError, match="needs surrogates"):
+        threat.crafting_pair("blackbox", entry)
     with pytest.raises(ValueError, match="threat='greybox'"):
         threat.crafting_pair("greybox", None)
 
@@ -129,7 +185,8 @@ def test_diva_beats_pgd_on_trained_model(trained_small):
     # attack-engine and quantization chapters.
     assert diva.qat.conf_delta > pgd.qat.conf_delta
     assert diva.qat.orig_still_correct.value >= pgd.qat.orig_still_correct.value
-    assert diva.success_by_step[0] == 0.0 and diva.success_by_step[-1] == diva.qat.top1.value
+    assert diva.success_by_step[0] == 0.0 and np.all(np.diff(diva.success_by_step) >= 0)  # cumulative
+    assert abs(diva.success_by_step[-1] - diva.qat.top1.value) <= 1 / len(y)  # the crafting pair is the QAT pair
     assert diva.dssim.shape == (len(y),) and np.all(diva.dssim >= 0)
 
 
@@ -147,26 +204,16 @@ def test_pgd_matches_art(trained_small):
     assert list(crosscheck.comparison_table(art).index) == ["this engine", "ART"]
 
 
-def test_not_recording_gives_the_same_images():
-    orig, qat = tiny_pair()
-    x = np.random.default_rng(1).random((5, 4, 4, 3)).astype(np.float32)
-    y = np.array([0, 1, 2, 3, 4])
-    for cls in (attacks.PGD, attacks.DIVA):
-        a = cls(orig, qat, steps=4)
-        np.testing.assert_array_equal(a.run(x, y, progress=False).x_adv,
-                                      a.run(x, y, progress=False, record=False).x_adv)
-
-
 def test_changing_c_reuses_the_compiled_step_and_matches_a_fresh_attack():
     orig, qat = tiny_pair()
     x = np.random.default_rng(2).random((6, 4, 4, 3)).astype(np.float32)
     y = np.arange(6) % 5
     sweep = attacks.DIVA(orig, qat, c=1.0, steps=3)
     sweep(x, y)
-    step = sweep._compiled_step(True)
+    step = sweep._advance_fn
     sweep.c = 5.0
     np.testing.assert_array_equal(sweep(x, y), attacks.DIVA(orig, qat, c=5.0, steps=3)(x, y))
-    assert sweep._compiled_step(True) is step and step.experimental_get_tracing_count() == 1
+    assert sweep._advance_fn is step and step.experimental_get_tracing_count() == 1
     with pytest.raises(ValueError, match="c=-2"):
         sweep.c = -2
 
@@ -178,35 +225,28 @@ def test_changing_the_target_reuses_the_compiled_step_and_matches_a_fresh_attack
     store = ArrayCache(tmp_path, "use")
     loop = attacks.TargetedDIVA(orig, qat, target=0, steps=3)
     first = loop.run(x, y, progress=False, cache=store).x_adv
-    step = loop._compiled_step(True)
+    step = loop._advance_fn
     loop.target = 3
     fresh = attacks.TargetedDIVA(orig, qat, target=3, steps=3)(x, y)
     np.testing.assert_array_equal(loop.run(x, y, progress=False, cache=store).x_adv, fresh)
     assert not np.array_equal(first, fresh)  # another target is another cache entry, not a stale hit
-    assert loop._compiled_step(True) is step and step.experimental_get_tracing_count() == 1
+    assert loop._advance_fn is step and step.experimental_get_tracing_count() == 1
     with pytest.raises(ValueError, match="target=5"):
         loop.target = 5
 
 
-def test_diva_keeps_one_compiled_step_for_recorded_and_unrecorded_runs():
-    orig, qat = tiny_pair()
-    a = attacks.DIVA(orig, qat, steps=2)
-    assert a._compiled_step(False) is a._compiled_step(True)
-    assert attacks.PGD(orig, qat, steps=2).run(np.zeros((2, 4, 4, 3), np.float32), np.zeros(2, int),
-                                               progress=False, record=False).orig_pred.shape == (3, 0)
-
-
 @pytest.mark.slow
-def test_restricted_report_equals_a_run_on_the_first_images(trained_small):
+def test_head_of_a_report_equals_a_run_on_the_first_images(trained_small):
     entry, x, y = trained_small
     pgd = attacks.PGD(entry.fp32, entry.qat, steps=5)
-    full = evaluate.evaluate_attack(pgd, entry.fp32, entry.qat, entry.tflite, x, y, by_step=False)
-    part = evaluate.evaluate_attack(pgd, entry.fp32, entry.qat, entry.tflite, x[:12], y[:12], by_step=False)
-    cut = evaluate.restrict(full, x[:12], y[:12], entry.fp32, entry.qat, entry.tflite)
+    full = evaluate.evaluate_attack(pgd, entry.fp32, entry.qat, entry.tflite, x, y, final=True)
+    part = evaluate.evaluate_attack(pgd, entry.fp32, entry.qat, entry.tflite, x[:12], y[:12])
+    cut = full.head(12)
     # per-image attack: the batch an image was crafted in changes at most float round-off
     assert np.mean(np.abs(cut.x_adv - part.x_adv) > 1e-6) < 0.01
     assert cut.tflite.top1.n == 12 and abs(cut.tflite.top1.value - part.tflite.top1.value) <= 1 / 12
-    assert np.isnan(cut.success_by_step[0]) and cut.success_by_step[-1] == cut.qat.top1.value
+    assert cut.tflite_final.top1.n == 12 and part.tflite_final is None
+    assert full.tflite.top1.value >= full.tflite_final.top1.value - 2 / len(y)  # first success is the headline
 
 
 def test_attack_cache_reads_a_stored_run_and_misses_on_any_change(tmp_path, monkeypatch):
@@ -221,7 +261,7 @@ def test_attack_cache_reads_a_stored_run_and_misses_on_any_change(tmp_path, monk
     monkeypatch.setattr(attacks.Attack, "_craft", lambda self, *args: crafted.append(args) or first)
     again = a.run(x, y, progress=False, cache=store)
     assert not crafted
-    for k in ("x_adv", "orig_pred", "adapted_pred"):
+    for k in ("x_adv", "first_step", "x_evade", "evade_step", "x_final"):
         np.testing.assert_array_equal(getattr(again, k), getattr(first, k))
     a.c = 2.0
     a.run(x, y, progress=False, cache=store)  # another c

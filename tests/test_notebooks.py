@@ -75,26 +75,50 @@ def test_every_notebook_has_a_parameters_cell():
         assert "profile" in tagged[0].source and "seed" in tagged[0].source
 
 
-@pytest.mark.slow
-def test_table1_smoke_writes_results(executed):
-    result = json.loads((Path(os.environ["DIVA_RESULTS"]) / "smoke" / "table1.json").read_text())
-    assert set(result["models"]) == {"resnet50", "mobilenet", "densenet121"}
-    for m in result["models"].values():
-        for key in ("fp32_acc", "qat_acc", "tflite_int8_acc", "instability"):
-            assert 0.0 <= m[key] <= 1.0
+SMOKE_REFERENCE = ROOT / "results" / "smoke"
+
+
+def smoke_tolerances() -> tuple[float, float, bool]:
+    """`make verify`'s tolerances (and exact verdicts) on the CPU kind the smoke reference was made on.
+
+    The smoke models are barely trained, so on another kind of CPU (other float kernels) their numbers
+    move far more than a converged model's: there only the shape of the results and loose bounds are checked.
+    """
+    from diva_lib import calibration
+
+    made_on = json.loads((SMOKE_REFERENCE / "machine.json").read_text())
+    same = made_on["avx512"] == calibration.machine()["avx512"]
+    return (0.02, 0.05, True) if same else (0.35, 0.75, False)
 
 
 @pytest.mark.slow
-def test_quantization_smoke_writes_results(executed):
-    result = json.loads((Path(os.environ["DIVA_RESULTS"]) / "smoke" / "quantization.json").read_text())
-    keys = {"diva_top1", "pgd_top1", "diva_top5", "pgd_top5", "diva_conf_delta", "pgd_conf_delta"}
-    assert "mobilenet" in result
-    for threat in ("whitebox", "semiblackbox", "blackbox"):
-        row = result["mobilenet"][threat]
-        assert keys <= set(row) and row["n"] > 0
-        assert all(0.0 <= row[k] <= 1.0 for k in keys - {"diva_conf_delta", "pgd_conf_delta"})
-        assert all(-1.0 <= row[k] <= 1.0 for k in ("diva_conf_delta", "pgd_conf_delta"))
-    assert {c["chapter"] for c in result["claims"]} == {"Quantization (§5.1–§5.4)"}
+def test_smoke_run_matches_the_committed_smoke_reference(executed):
+    sys.path.insert(0, str(ROOT / "book"))
+    import verify
+
+    abs_tol, rel_tol, verdicts = smoke_tolerances()
+    rows = verify.compare(SMOKE_REFERENCE, Path(os.environ["DIVA_RESULTS"]) / "smoke", abs_tol, rel_tol)
+    bad = [r for r in rows if not r["ok"] and (verdicts or not r["key"].endswith("verdict"))]
+    assert len(rows) > 300 and not bad, "\n".join(f"{r['file']}:{r['key']} {r['reference']!r} -> {r['new']!r}"
+                                                 for r in bad[:40])
+
+
+def test_every_committed_claim_has_an_id_a_verdict_and_a_reason():
+    from diva_lib import floors
+    from diva_lib.claims import REGISTRY, STAND_IN
+    from diva_lib.verdicts import UNTESTABLE, VERDICTS
+
+    for folder in (ROOT / "results" / "default", SMOKE_REFERENCE):
+        ids = []
+        for path in sorted(folder.glob("*.json")):
+            result = json.loads(path.read_text())
+            named = [str(floors.FLOORS[c["floor"]]) for c in result.get("models_table", [])]
+            for c in result.get("claims", []):
+                ids.append(c["id"])
+                assert c["id"] in REGISTRY and c["verdict"] in VERDICTS, (path.name, c)
+                if c["verdict"] == UNTESTABLE:
+                    assert any(n in c["reason"] for n in named) or any(v in c["reason"] for v in STAND_IN.values())
+        assert ids and len(ids) == len(set(ids)), f"{folder.name}: claim ids repeat or are missing"
 
 
 @pytest.mark.slow
@@ -149,7 +173,7 @@ def built_book(executed, tmp_path_factory):
 @pytest.mark.slow
 def test_book_builds(built_book):
     html = (built_book / "book" / "notebooks" / "01_table1_instability.html").read_text()
-    assert "Paper claim vs this run" in html and "densenet121" in html
+    assert "claims, judged" in html and "densenet121" in html and "tag_hide-input" in html
     for src in NOTEBOOKS:
         assert (built_book / "book" / "notebooks" / f"{src.stem}.html").is_file(), src.stem
     api = (built_book / "book" / "api.html").read_text()
@@ -197,8 +221,13 @@ def test_book_in_a_real_browser(built_book):
                 "img", "els => els.filter(e => !e.complete || e.naturalWidth === 0).map(e => e.src)")
             problems += [f"{rel}: broken image {src}" for src in broken]
             errors = page.locator(".output.traceback, .output.error, .output.stderr:has-text('Traceback')").count()
-            if errors or "Traceback (most recent call last)" in page.inner_text("body"):
+            text = page.inner_text("body")
+            if errors or "Traceback (most recent call last)" in text:
                 problems.append(f"{rel}: error output in a cell")
+            if rel.startswith("book/notebooks/") and any(p in text for p in (str(ROOT), "/tmp/diva")):
+                problems.append(f"{rel}: an output shows a path of the machine that ran it")
+            if rel.startswith("book/notebooks/0") and not page.locator(".tag_hide-input").count():
+                problems.append(f"{rel}: no cell hides its table-building code")
             links = page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)")
             for link in {u.split("#")[0] for u in links if u.startswith(root)} - checked_links:
                 checked_links.add(link)

@@ -48,8 +48,8 @@ def test_predict_select_and_attack_read_an_imageset_like_its_arrays(sample):
     picked, y = evaluate.select_eval_set(sample, sample.labels, [model])
     assert isinstance(picked, stream.ImageSet) and len(picked) == len(y)
     pgd = attacks.PGD(model, model, steps=2)
-    streamed = pgd.run(sample, sample.labels, 8, progress=False, record=False, cache=off).x_adv
-    np.testing.assert_array_equal(streamed, pgd.run(x, sample.labels, 8, progress=False, record=False, cache=off).x_adv)
+    streamed = pgd.run(sample, sample.labels, 8, progress=False, cache=off).x_adv
+    np.testing.assert_array_equal(streamed, pgd.run(x, sample.labels, 8, progress=False, cache=off).x_adv)
 
 
 @pytest.mark.slow

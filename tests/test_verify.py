@@ -8,8 +8,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "book"))
 
 import verify  # noqa: E402
 
-REF = {"mobilenet": {"whitebox": {"diva_top1": 0.64, "n": 500}}, "claims": [{"claim": "x", "holds": True}],
-       "seconds": 12.0}
+REF = {"mobilenet": {"whitebox": {"diva_top1": 0.64, "n": 500}},
+       "claims": [{"id": "x", "verdict": "holds", "rule_result": True}], "seconds": 12.0}
 
 
 def write(folder: Path, obj: dict, name: str = "quantization.json") -> Path:
@@ -21,7 +21,7 @@ def write(folder: Path, obj: dict, name: str = "quantization.json") -> Path:
 def test_identical_run_passes(tmp_path, capsys):
     ref, new = write(tmp_path / "ref", REF), write(tmp_path / "new", REF)
     assert verify.main(["--reference", str(ref), "--fresh", str(new)]) == 0
-    assert "3 of 3 metrics match" in capsys.readouterr().out
+    assert "4 of 4 metrics match" in capsys.readouterr().out
 
 
 def test_small_drift_is_tolerated_and_large_drift_fails(tmp_path, capsys):
@@ -39,7 +39,7 @@ def test_flipped_verdict_and_missing_file_fail(tmp_path, capsys):
     ref = write(tmp_path / "ref", REF)
     write(ref, {"fp32_acc": 0.9}, "table1.json")
     flipped = json.loads(json.dumps(REF))
-    flipped["claims"][0]["holds"] = False
+    flipped["claims"][0]["verdict"] = "not testable here"
     assert verify.main(["--reference", str(ref), "--fresh", str(write(tmp_path / "new", flipped))]) == 1
     out = capsys.readouterr().out
-    assert "claims[0].holds" in out and "table1.json:fp32_acc" in out and "new=None" in out
+    assert "claims[0].verdict" in out and "table1.json:fp32_acc" in out and "new=None" in out

@@ -52,7 +52,7 @@ def _check(name: str, value: Any, hint: Any) -> Any:
     if hint is bool and not isinstance(value, bool):
         raise config.ParameterError(f"parameter {name!r}={value!r} must be True or False")
     if origin is tuple and typing.get_args(hint)[0] is str and name.endswith("archs"):
-        return tuple(config.check_archs(value))
+        return tuple(config.check_archs(value, name))
     if origin is tuple:
         inner = typing.get_args(hint)[0]
         if isinstance(value, str | bytes) or not isinstance(value, list | tuple) or not value:

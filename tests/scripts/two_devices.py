@@ -50,4 +50,5 @@ print(json.dumps({"replicas": strat.num_replicas_in_sync, "n": len(y),
                   "max_abs_diff": max(float(np.abs(a - b).max()) for a, b in
                                       ((single.x_adv, mirrored.x_adv), (single.x_final, mirrored.x_final))),
                   "same_first_steps": bool(np.array_equal(single.first_step, mirrored.first_step)),
-                  "moved": float(np.abs(single.x_final - x).max()), "distinct_predictions": len(np.unique(predictions))}))
+                  "moved": float(np.abs(single.x_final - x).max()),
+                  "distinct_predictions": len(np.unique(predictions))}))
