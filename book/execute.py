@@ -10,7 +10,6 @@ given with --timings).
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -19,6 +18,7 @@ import time
 from pathlib import Path
 
 import jupytext
+import nbformat
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,7 +65,11 @@ def run(src: Path, out_dir: Path, profile: str, params: tuple[str, ...] = ()) ->
         if rc != 0:
             raise SystemExit(f"{src.name} failed in profile {profile!r} (papermill exit {rc}); see the output above")
         partial = out_dir / f".{src.stem}.ipynb.partial"
-        shutil.copyfile(out_nb, partial)
+        executed = nbformat.read(out_nb, as_version=4)
+        for cell in executed.cells:  # the book shows the parameters cell, not papermill's copy of the overrides
+            if "injected-parameters" in cell.metadata.get("tags", []):
+                cell.metadata["tags"].append("remove-cell")
+        nbformat.write(executed, partial)
         partial.replace(out_dir / f"{src.stem}.ipynb")
     return {"seconds": round(seconds, 1), "peak_rss_mb": round(peak[0], 1)}
 

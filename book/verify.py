@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-SKIP_FILES = {"timings.json", "timings_warm.json", "bench_attacks.json"}
+SKIP_FILES = {"timings.json", "timings_warm.json", "bench_attacks.json", "machine.json"}
 SKIP_KEYS = {"seconds", "peak_rss_mb", "total_seconds", "build_seconds"}  # timings, not results
 
 

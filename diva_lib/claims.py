@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from diva_lib.floors import ModelsTable
+from diva_lib.floors import FLOORS, ModelsTable
 from diva_lib.verdicts import FAILS, HOLDS, UNTESTABLE, Estimate
 
 STAND_IN = {
@@ -150,7 +150,10 @@ def judge(claim_id: str, holds: bool, measured: str, *, models: ModelsTable, res
     """
     claim = REGISTRY[claim_id]
     below = models.failures(rests_on)
-    reasons = [f"a model below its floor: {'; '.join(c.reason() for c in below)}"] if below else []
+    by_model = {c.model: [] for c in below}
+    for c in below:
+        by_model[c.model].append(str(FLOORS[c.floor]))
+    reasons = ["below its floor: " + "; ".join(f"{m} ({', '.join(f)})" for m, f in by_model.items())] if below else []
     if stand_in and claim.stand_in:
         reasons.append(f"a property of the stand-in: {STAND_IN[claim.stand_in]}")
     verdict = UNTESTABLE if reasons else (HOLDS if holds else FAILS)
@@ -161,8 +164,14 @@ def judge(claim_id: str, holds: bool, measured: str, *, models: ModelsTable, res
             "band": list(claim.band) if claim.band else None}
 
 
+WIDTHS = {"id": "19%", "the paper says": "27%", "this run": "27%", "verdict": "27%"}
+"""Column widths of the claims table."""
+
+
 def table(rows: list[dict]) -> pd.DataFrame:
-    """Claims as the reader sees them: id, the paper's words and numbers, this run, the verdict and its reason."""
-    cols = {"id": "id", "claim": "paper says", "paper": "paper", "measured": "this run", "verdict": "verdict",
-            "reason": "why not testable"}
-    return pd.DataFrame(rows, columns=list(cols)).rename(columns=cols)
+    """Claims as the reader sees them: id, the paper's words and numbers, this run's, the verdict and why."""
+    frame = pd.DataFrame(rows, columns=["id", "claim", "paper", "measured", "verdict", "reason"])
+    return pd.DataFrame({
+        "id": frame["id"], "the paper says": frame["claim"] + " (" + frame["paper"] + ")",
+        "this run": frame["measured"],
+        "verdict": [f"{v}: {r}" if r else v for v, r in zip(frame["verdict"], frame["reason"], strict=True)]})

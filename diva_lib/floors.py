@@ -41,7 +41,7 @@ FLOORS = {f.key: f for f in (
     Floor("fp32_acc_imagenet", "fp32 top-1 accuracy (ImageNet)", ">=", 0.65),
     Floor("int8_minus_fp32", "int8 − fp32 accuracy", "in", (-0.02, 0.01)),
     Floor("qat_int8_disagreement", "QAT graph vs int8 disagreement", "<=", 0.02),
-    Floor("pgd_evasion", "whitebox PGD fools the adapted model", ">=", 0.98),
+    Floor("pgd_evasion", "whitebox PGD (20 steps) fools the deployed model", ">=", 0.98),
     Floor("surrogate_agreement", "semi-blackbox surrogate agrees with the original", ">=", 0.90),
     Floor("pruned_minus_original", "pruned − original accuracy", "in", (-0.03, 1.0)),
     Floor("sparsity", "zero weights in the deployed file", ">=", 0.75),

@@ -15,11 +15,17 @@ from diva_lib.files import atomic_write
 RESULTS_DIR = Path(os.environ.get("DIVA_RESULTS", Path(__file__).resolve().parent.parent / "results"))
 
 
-def show(df: pd.DataFrame) -> None:
-    """Display a table in a notebook in full (no truncated cells) and without a 0..n index column."""
+def show(df: pd.DataFrame, widths: dict[str, str] | None = None) -> None:
+    """Display a table in a notebook in full (no truncated cells, no 0..n index column), columns `widths` wide."""
     from IPython.display import display
 
-    display(df.style.hide(axis="index").set_properties(**{"text-align": "left", "white-space": "pre-wrap"}))
+    style = df.style.hide(axis="index").set_properties(**{"text-align": "left", "white-space": "pre-wrap",
+                                                          "overflow-wrap": "anywhere", "vertical-align": "top"})
+    if widths:
+        style = style.set_table_styles([{"selector": "", "props": "table-layout: fixed; width: 100%;"}] + [
+            {"selector": f"th.col_heading.col{list(df.columns).index(c)}", "props": f"width: {w};"}
+            for c, w in widths.items()])
+    display(style)
 
 
 def settings_table(rows: dict[str, tuple[Any, Any]]) -> pd.DataFrame:
@@ -61,18 +67,21 @@ README_START, README_END = "<!-- results:start (written by `make readme`) -->", 
 
 
 def results_summary(folder: str | Path) -> str:
-    """Markdown of a run's claims per verdict and chapter, Table 1 and the whitebox Fig 6 row, from its JSON."""
+    """Markdown of a run's verdicts per chapter, Table 1 and the whitebox Fig 6 row, from its JSON."""
+    from diva_lib.verdicts import VERDICTS
+
     folder = Path(folder)
     claims = [c for p in sorted(folder.glob("*.json")) for c in load_json(p).get("claims", [])]
-    held = sum(c["holds"] for c in claims)
-    lines = [f"**{held} of {len(claims)} claims hold, {len(claims) - held} do not** in `{folder.name}`:", "",
-             "| chapter | hold | do not hold |", "| --- | --- | --- |"]
+    total = ", ".join(f"{sum(c['verdict'] == v for c in claims)} {v}" for v in VERDICTS)
+    lines = [f"**{len(claims)} claims** in `{folder.name}`: {total}.", "",
+             "| chapter | " + " | ".join(VERDICTS) + " |", "| --- |" + " --- |" * len(VERDICTS)]
     for chapter in dict.fromkeys(c["chapter"] for c in claims):
-        verdicts = [c["holds"] for c in claims if c["chapter"] == chapter]
-        lines.append(f"| {chapter} | {sum(verdicts)} | {len(verdicts) - sum(verdicts)} |")
+        n = [sum(c["chapter"] == chapter and c["verdict"] == v for c in claims) for v in VERDICTS]
+        lines.append(f"| {chapter} | " + " | ".join(map(str, n)) + " |")
     table1, quant = load_json(folder / "table1.json"), load_json(folder / "quantization.json")
-    lines += ["", f"Table 1 (n = {table1['n_test']}) and whitebox Fig 6 (top-1 success on the deployed int8 "
-              "model, 95 % interval):", "",
+    lines += ["", f"Table 1 (n = {table1['n_test']}; instability: exactly one of the two models right) and "
+              "whitebox Fig 6 (top-1 success at the first successful step on the deployed int8 model, 95 % "
+              "interval):", "",
               "| architecture | fp32 acc | int8 acc | instability | DIVA top-1 | PGD top-1 |",
               "| --- | --- | --- | --- | --- | --- |"]
     for arch, m in table1["models"].items():

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats
 
 from diva_lib.metrics import Rate
 
@@ -87,6 +88,23 @@ def flip_ratio(flips_one: int, flips_other: int, n: int, seed: int = 0, reps: in
     return Estimate(float(ratio(np.array(flips_one), np.array(flips_other))), float(low), float(high))
 
 
-def pick(holds: bool) -> str:
-    """The verdict of a testable claim."""
-    return HOLDS if holds else FAILS
+def mean_interval(values: np.ndarray) -> Estimate:
+    """Mean of per-image values with its 95 % Student-t interval (unbounded with fewer than two values)."""
+    v = np.asarray(values, float)
+    if v.size < 2:
+        return Estimate(float(v.mean()) if v.size else float("nan"), -math.inf, math.inf)
+    half = stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size)
+    return Estimate(float(v.mean()), float(v.mean() - half), float(v.mean() + half))
+
+
+def paired_difference(a: np.ndarray, b: np.ndarray) -> Estimate:
+    """Mean of a − b over the same images (e.g. two attacks' confidence deltas), with a 95 % paired-t interval.
+
+    Example:
+        >>> paired_difference(np.array([0.5, 0.6, 0.7]), np.array([0.1, 0.1, 0.2])).value  # doctest: +ELLIPSIS
+        0.46...
+    """
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"paired values must be two vectors of one length, got {a.shape} and {b.shape}")
+    return mean_interval(a - b)

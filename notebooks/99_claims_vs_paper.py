@@ -36,6 +36,8 @@ seed = 0  # unused here; kept so every chapter takes the same parameters
 # %%
 from diva_lib import config, report
 from diva_lib.chapters import summary
+from diva_lib.claims import WIDTHS
+from diva_lib.claims import table as claims_table
 
 config.get_profile(profile)
 config.check_seed(seed)
@@ -49,10 +51,10 @@ report.show(summary.counts(claims))
 
 # %% [markdown]
 # ## Every claim
-# The rule of each claim is in the registry; "this run" shows the numbers it was applied to.
+# Grouped by the chapter that measures it; "this run" shows the numbers its rule was applied to.
 
 # %% tags=["hide-input"]
-report.show(claims[["id", "section", "claim", "paper", "measured", "scope", "verdict", "reason"]])
+report.show(claims_table(claims.to_dict("records")), WIDTHS)
 
 # %% [markdown]
 # ## Forest plot

@@ -7,7 +7,7 @@ import pytest
 
 from diva_lib import config, floors, metrics
 from diva_lib.chapters import pruning
-from diva_lib.verdicts import FAILS, HOLDS, UNTESTABLE, Estimate
+from diva_lib.verdicts import FAILS, HOLDS, UNTESTABLE, Estimate, paired_difference
 
 
 def rate(k: int, n: int) -> metrics.Rate:
@@ -81,15 +81,15 @@ def test_too_few_images_or_too_little_sparsity_is_not_testable():
 
 def test_paired_difference_is_the_mean_difference_with_a_student_t_interval():
     a, b = np.array([0.9, 0.8, 0.7, 0.6]), np.array([0.5, 0.6, 0.4, 0.6])
-    e = pruning.paired_difference(a, b)
+    e = paired_difference(a, b)
     d = a - b
     half = 3.182446305284263 * d.std(ddof=1) / 2  # t(0.975, 3) · s / √4
     assert e.value == pytest.approx(d.mean()) and e.low == pytest.approx(d.mean() - half)
     assert e.high == pytest.approx(d.mean() + half)
-    one = pruning.paired_difference(np.array([0.5]), np.array([0.1]))
+    one = paired_difference(np.array([0.5]), np.array([0.1]))
     assert one.value == pytest.approx(0.4) and one.low == -math.inf and one.high == math.inf
     with pytest.raises(ValueError, match="paired values"):
-        pruning.paired_difference(np.array([0.5, 0.2]), np.array([0.1]))
+        paired_difference(np.array([0.5, 0.2]), np.array([0.1]))
 
 
 @pytest.mark.parametrize(("params", "needle"), [

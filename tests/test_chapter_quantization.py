@@ -9,7 +9,7 @@ import pytest
 from diva_lib import claims, config, floors
 from diva_lib.chapters import quantization
 from diva_lib.metrics import Rate, rate
-from diva_lib.verdicts import FAILS, HOLDS, UNTESTABLE, Estimate
+from diva_lib.verdicts import FAILS, HOLDS, UNTESTABLE, Estimate, paired_difference
 
 A = "mobilenet"
 C_VALUES = (0.0, 0.001, 0.1, 1.0, 5.0, 10.0)
@@ -148,13 +148,13 @@ def test_a_missing_blackbox_set_leaves_its_claims_out():
 
 
 def test_paired_difference_matches_a_hand_computed_t_interval():
-    e = quantization.paired_difference(np.array([1.0, 2.0, 3.0]), np.zeros(3))
+    e = paired_difference(np.array([1.0, 2.0, 3.0]), np.zeros(3))
     half = 4.302652729911275 * 1.0 / math.sqrt(3)  # t(0.975, 2) · sd / √n
     assert e.value == pytest.approx(2.0) and e.low == pytest.approx(2 - half) and e.high == pytest.approx(2 + half)
-    one = quantization.paired_difference(np.array([0.5]), np.array([0.1]))
+    one = paired_difference(np.array([0.5]), np.array([0.1]))
     assert one.value == pytest.approx(0.4) and one.low == -math.inf and one.high == math.inf
-    with pytest.raises(ValueError, match="same images"):
-        quantization.paired_difference(np.zeros(3), np.zeros(4))
+    with pytest.raises(ValueError, match="one length"):
+        paired_difference(np.zeros(3), np.zeros(4))
 
 
 def test_blackbox_set_follows_the_whitebox_set():
@@ -176,7 +176,7 @@ def test_settings_defaults_per_profile():
     assert (smoke.n_whitebox, smoke.n_transfer, smoke.n_ablation, smoke.n_baselines) == (32, 32, 16, 16)
     default = quantization.Settings.resolve("default")
     assert default.archs == config.ARCHS and default.sweep_archs == ("mobilenet",)
-    assert (default.n_whitebox, default.n_transfer, default.n_ablation, default.n_baselines) == (1000, 200, 100, 200)
+    assert (default.n_whitebox, default.n_transfer, default.n_ablation, default.n_baselines) == (1000, 200, 200, 200)
     assert quantization.Settings.resolve("paper").sweep_archs == config.ARCHS
     assert quantization.Settings.resolve("default", archs=["resnet50"]).sweep_archs == ("resnet50",)
     assert quantization.Settings.resolve("smoke", c_values=[0, 1]).c_values == (0.0, 1.0)

@@ -126,7 +126,7 @@ class ChapterResult:
     def show(self, name: str) -> None:
         """Display one table in full, without an index column: "settings", "models", "claims" or a named table."""
         frames = {"settings": self.settings, "models": self.models.frame(), "claims": claims.table(self.claims)}
-        report.show(frames[name] if name in frames else self.tables[name])
+        report.show(frames[name] if name in frames else self.tables[name], claims.WIDTHS if name == "claims" else None)
 
     def save(self) -> str:
         """Write `results/<profile>/<name>.json` (models, claims and data); return its path inside the project."""

@@ -141,7 +141,7 @@ def run(s: Settings, pair: Pair | None = None, attack_suite: dict[str, attacks.A
     models.check(f"{s.arch} fp32", floors.fp32_floor(cfg.dataset), acc["fp32"].value)
     models.check(f"{s.arch} int8", "int8_minus_fp32", acc["int8"].value - acc["fp32"].value)
     models.check(f"{s.arch} int8", "qat_int8_disagreement", metrics.disagreement(pq, p8).value)
-    models.check(f"{s.arch} int8", "pgd_evasion", reports["PGD"].table2_evasion("tflite").value)
+    models.check(f"{s.arch} int8", "pgd_evasion", reports["PGD"].tflite_final.evasion.value)
     models.check("evaluation set", "n_rate", len(pair.y))
     a = paper.ATTACK
     art = crosscheck.compare_with_art(e.fp32, e.qat, e.tflite, pair.x, pair.y, eps=a.eps, step=a.step,

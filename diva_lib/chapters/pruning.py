@@ -10,7 +10,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
-from scipy import stats
 
 from diva_lib import adapt, attacks, config, evaluate, floors, metrics, paper, plots, report, train, verdicts, zoo
 from diva_lib.chapters import ChapterResult, ChapterSettings, per_profile
@@ -18,7 +17,7 @@ from diva_lib.claims import judge
 from diva_lib.evaluate import AttackReport
 from diva_lib.metrics import Rate
 from diva_lib.report import pct
-from diva_lib.verdicts import Estimate
+from diva_lib.verdicts import Estimate, paired_difference
 
 KINDS = ("pruned", "pruned_quantized")
 """The two adapted models of the chapter: pruned (float32 TFLite) and pruned + QAT (int8 TFLite)."""
@@ -83,22 +82,6 @@ class PrunedModel:
     size_ratio: float  # gzip size of the deployed file over the original's
 
 
-def paired_difference(a: np.ndarray, b: np.ndarray) -> Estimate:
-    """Mean of a − b over paired observations with its 95 % Student-t interval (unbounded below 2 pairs).
-
-    Example:
-        >>> paired_difference(np.array([0.9, 0.8, 0.7]), np.array([0.6, 0.7, 0.5])).value  # doctest: +ELLIPSIS
-        0.2...
-    """
-    d = np.asarray(a, float) - np.asarray(b, float)
-    if d.shape != np.shape(b) or d.ndim != 1 or not d.size:
-        raise ValueError(f"paired values must be two vectors of one length >= 1, got {np.shape(a)} and {np.shape(b)}")
-    mean = float(d.mean())
-    if d.size < 2:
-        return Estimate(mean, -math.inf, math.inf)
-    half = float(stats.t.ppf(0.975, d.size - 1) * d.std(ddof=1) / math.sqrt(d.size))
-    return Estimate(mean, mean - half, mean + half)
-
 
 def confidence_deltas(r: AttackReport) -> np.ndarray:
     """Per kept image: p_orig[y] − p_deployed[y] on the 8-bit grid (the headline view's confidence delta)."""
@@ -143,12 +126,12 @@ def run(s: Settings) -> ChapterResult:
             st = _clean_stats(po, evaluate.predict(deployed, x_test), y_test, deployed, orig_kb)
             models.check(f"{arch} {kind}", "pruned_minus_original", st["accuracy"].value - orig_acc.value)
             models.check(f"{arch} {kind}", "sparsity", st["sparsity"])
-            runs = {name: evaluate.evaluate_attack(atk, e.fp32, keras_model, deployed, x, y,
-                                                   batch_size=cfg.attack_batch_size, progress=False)
+            runs = {name: evaluate.evaluate_attack(atk, e.fp32, keras_model, deployed, x, y, progress=False,
+                                                   batch_size=cfg.attack_batch_size, final=name == "PGD")
                     for name, atk in (("PGD", attacks.PGD(e.fp32, keras_model)),
                                       ("DIVA", attacks.DIVA(e.fp32, keras_model, c=s.c)))}
             d, g = runs["DIVA"], runs["PGD"]
-            models.check(f"{arch} {kind}", "pgd_evasion", g.table2_evasion().value)
+            models.check(f"{arch} {kind}", "pgd_evasion", g.tflite_final.evasion.value)
             measured.append(PrunedModel(arch, kind, d.tflite.top1, g.tflite.top1,
                                         paired_difference(confidence_deltas(d), confidence_deltas(g)),
                                         st["instability"], int8["instability"], st["size_ratio"]))

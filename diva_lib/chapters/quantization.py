@@ -10,7 +10,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
-from scipy import stats
 from tqdm.auto import tqdm
 
 from diva_lib import attacks, config, evaluate, floors, metrics, paper, plots, report, threat, verdicts, zoo
@@ -20,7 +19,7 @@ from diva_lib.claims import judge
 from diva_lib.evaluate import AttackReport
 from diva_lib.metrics import Rate
 from diva_lib.report import pct
-from diva_lib.verdicts import Estimate
+from diva_lib.verdicts import Estimate, mean_interval, paired_difference
 
 ATTACKS = ("PGD", "DIVA")
 SETS = {"whitebox": "whitebox set", "semiblackbox": "semi-blackbox set", "blackbox": "blackbox set"}
@@ -95,26 +94,6 @@ def settings_table(s: Settings) -> pd.DataFrame:
 # --- intervals ---------------------------------------------------------------------------------------------
 
 
-def mean_interval(values: np.ndarray) -> Estimate:
-    """Mean of per-image values with its 95 % Student-t interval (unbounded with fewer than two values)."""
-    v = np.asarray(values, float)
-    if v.size < 2:
-        return Estimate(float(v.mean()) if v.size else float("nan"), -math.inf, math.inf)
-    half = stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size)
-    return Estimate(float(v.mean()), float(v.mean() - half), float(v.mean() + half))
-
-
-def paired_difference(a: np.ndarray, b: np.ndarray) -> Estimate:
-    """Mean of a − b over the same images, with a 95 % paired-t interval.
-
-    Example:
-        >>> paired_difference(np.array([0.5, 0.6, 0.7]), np.array([0.1, 0.1, 0.2])).value  # doctest: +ELLIPSIS
-        0.46...
-    """
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    if a.shape != b.shape:
-        raise ValueError(f"paired values need the same images, got {a.shape} and {b.shape}")
-    return mean_interval(a - b)
 
 
 def per_image_delta(p_orig: np.ndarray, p_adapted: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -441,7 +420,7 @@ def _models_table(setups: dict[str, ArchSetup], runs: dict, s: Settings) -> floo
         models.check(f"{arch} fp32", floors.fp32_floor(s.cfg.dataset), c["fp32_acc"])
         models.check(f"{arch} int8", "int8_minus_fp32", c["int8_acc"] - c["fp32_acc"])
         models.check(f"{arch} int8", "qat_int8_disagreement", c["qat_int8_disagreement"])
-        models.check(f"{arch} int8", "pgd_evasion", runs[arch, "whitebox", "PGD"].table2_evasion("tflite").value)
+        models.check(f"{arch} int8", "pgd_evasion", runs[arch, "whitebox", "PGD"].tflite_final.evasion.value)
         models.check(f"{arch} {SETS['whitebox']}", "n_headline", len(st.sets["whitebox"][1]))
         if st.surrogates:
             models.check(f"{arch} surrogate", "surrogate_agreement", c["surrogate_agreement"])
@@ -561,6 +540,7 @@ def _row(runs: dict, arch: str, th: str) -> dict:
            "pgd_top5": p.tflite.top5.value, "diva_conf_delta": d.tflite.conf_delta,
            "pgd_conf_delta": p.tflite.conf_delta, "diva_evasion": d.table2_evasion("tflite").value,
            "pgd_evasion": p.table2_evasion("tflite").value, "n": d.tflite.top1.n,
+           "pgd_evasion_final": p.tflite_final.evasion.value if p.tflite_final else None,
            "dssim_max": {n: float(r.dssim.max()) for n, r in (("DIVA", d), ("PGD", p))},
            "dssim_mean": {n: float(r.dssim.mean()) for n, r in (("DIVA", d), ("PGD", p))},
            "success_by_step": {n: r.success_by_step.tolist() for n, r in (("DIVA", d), ("PGD", p))}}
