@@ -75,7 +75,7 @@ def test_every_notebook_has_a_parameters_cell():
         assert "profile" in tagged[0].source and "seed" in tagged[0].source
 
 
-SMOKE_REFERENCE = ROOT / "results" / "smoke"
+SMOKE_REFERENCE = ROOT / "tests" / "smoke_reference"  # results/smoke is where smoke runs write
 
 
 def smoke_tolerances() -> tuple[float, float, bool]:
