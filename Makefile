@@ -56,6 +56,7 @@ bench: data
 	$(BIN)/python benchmarks/bench_attacks.py --profile $(PROFILE)
 	$(BIN)/python benchmarks/bench_paper_data.py --profile $(PROFILE)
 	$(BIN)/python benchmarks/bench_audit.py --profile $(PROFILE)
+	$(BIN)/python benchmarks/bench_recipes.py --profile $(PROFILE)
 
 # Re-compile the hashed lock from pyproject.toml (existing pins are kept unless UPGRADE=--upgrade).
 lock:

@@ -33,16 +33,23 @@ def fit(
     desc: str = "train",
     callbacks: list[tf_keras.callbacks.Callback] | None = None,
     checkpoint_dir: Path | None = None,
+    augment: bool = False,
+    label_smoothing: float = 0.0,
 ) -> dict[str, list[float]]:
     """Train with Adam on sparse labels (soft labels if `y` is 2-D); return the Keras history.
 
     With `cosine`, the learning rate decays to zero over the run, so short training ends converged.
     `x` may be an `ImageSet`, streamed from its files. `batch_size` is per replica of the model's
     distribution strategy. With `checkpoint_dir`, each epoch is backed up there and a killed
-    run resumes from its last finished epoch.
+    run resumes from its last finished epoch. `augment` flips images left-right and shifts them by
+    up to 2 pixels (in-memory arrays); `label_smoothing` moves that much of each label's mass to
+    the other classes.
     """
-    soft = y.ndim == 2
-    loss = "categorical_crossentropy" if soft else "sparse_categorical_crossentropy"
+    if label_smoothing > 0 and y.ndim == 1:
+        y = np.eye(int(model.output_shape[-1]), dtype=np.float32)[y]
+    loss = "categorical_crossentropy" if y.ndim == 2 else "sparse_categorical_crossentropy"
+    if label_smoothing > 0:
+        loss = tf_keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
     batch = global_batch(batch_size, model.distribute_strategy)
     lr = learning_rate
     if cosine:
@@ -51,16 +58,22 @@ def fit(
     if isinstance(x, ImageSet):
         ds = x.dataset(batch, labels=y, shuffle_seed=seed)
     else:
-        ds = (
-            tf.data.Dataset.from_tensor_slices((x, y))
-            .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-            .batch(batch)
-            .prefetch(2)
-        )
+        ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+        if augment:
+            ds = ds.map(lambda xb, yb: (_shift_and_flip(xb, seed), yb), num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.batch(batch).prefetch(2)
     cbs = [TqdmCallback(verbose=0, desc=desc, leave=False), *(callbacks or [])]
     if checkpoint_dir is not None:
         cbs.append(tf_keras.callbacks.BackupAndRestore(str(checkpoint_dir)))
     return model.fit(ds, epochs=epochs, verbose=0, callbacks=cbs).history
+
+
+def _shift_and_flip(image: tf.Tensor, seed: int) -> tf.Tensor:
+    """A random left-right flip and a shift of up to 2 pixels (zero padding), as Fashion-MNIST augmentation."""
+    size = tf.shape(image)[:2]
+    padded = tf.image.pad_to_bounding_box(image, 2, 2, size[0] + 4, size[1] + 4)
+    cropped = tf.image.random_crop(padded, tf.shape(image), seed=seed)
+    return tf.image.random_flip_left_right(cropped, seed=seed)
 
 
 def recalibrate_batchnorm(model: tf_keras.Model, x: np.ndarray, batches: int, batch_size: int) -> None:

@@ -22,3 +22,23 @@ def test_recalibration_averages_the_batch_statistics_and_restores_the_momentum()
     np.testing.assert_allclose(bn.moving_mean.numpy(), batches.mean(1).mean(0), rtol=1e-5)
     np.testing.assert_allclose(bn.moving_variance.numpy(), batches.var(1, ddof=1).mean(0), rtol=1e-4)
     assert bn.momentum == 0.99 and isinstance(bn.momentum, float)
+
+
+def test_shifts_and_flips_keep_shape_range_and_content():
+    import tensorflow as tf
+
+    image = np.random.default_rng(1).random((8, 8, 3)).astype(np.float32)
+    out = train._shift_and_flip(tf.constant(image), seed=0).numpy()
+    assert out.shape == image.shape and out.min() >= 0.0 and out.max() <= 1.0
+    kept = np.isin(out, image) | (out == 0.0)  # every pixel comes from the image or from the zero padding
+    assert kept.all() and np.count_nonzero(out) >= image.size * 9 / 16  # a shift by ≤ 2 of 8 keeps ≥ 6×6
+
+
+def test_label_smoothing_trains_on_smoothed_one_hot_labels():
+    model = _bn_model()
+    x = np.random.default_rng(2).random((32, 4, 4, 3)).astype(np.float32)
+    y = np.arange(32) % 2
+    train.fit(model, x, y, epochs=1, learning_rate=1e-3, batch_size=8, seed=0, label_smoothing=0.2, augment=True)
+    assert model.loss.get_config()["label_smoothing"] == 0.2
+    train.fit(model, x, y, epochs=1, learning_rate=1e-3, batch_size=8, seed=0)
+    assert model.loss == "sparse_categorical_crossentropy"
