@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-SKIP_FILES = {"timings.json", "timings_warm.json", "bench_attacks.json", "machine.json"}
+SKIP_FILES = {"timings.json", "timings_warm.json", "machine.json"}  # and every benchmark, bench_*.json
 SKIP_KEYS = {"seconds", "peak_rss_mb", "total_seconds", "build_seconds"}  # timings, not results
 
 
@@ -54,7 +54,7 @@ def within(ref: Any, new: Any, abs_tol: float, rel_tol: float) -> bool:
 
 def compare(reference: Path, fresh: Path, abs_tol: float = 0.02, rel_tol: float = 0.05) -> list[dict[str, Any]]:
     """One row per reference metric: file, key, reference value, new value, and whether it matches."""
-    files = sorted(p for p in reference.glob("*.json") if p.name not in SKIP_FILES)
+    files = sorted(p for p in reference.glob("*.json") if p.name not in SKIP_FILES and not p.name.startswith("bench_"))
     if not files:
         raise SystemExit(f"no reference results in {reference}: pass --reference results/<profile>")
     rows = []

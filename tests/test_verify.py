@@ -43,3 +43,10 @@ def test_flipped_verdict_and_missing_file_fail(tmp_path, capsys):
     assert verify.main(["--reference", str(ref), "--fresh", str(write(tmp_path / "new", flipped))]) == 1
     out = capsys.readouterr().out
     assert "claims[0].verdict" in out and "table1.json:fp32_acc" in out and "new=None" in out
+
+
+def test_benchmarks_and_timings_are_not_results(tmp_path):
+    ref = write(tmp_path / "ref", REF)
+    write(ref, {"seconds": 80.0, "normalised_seconds": 46.1}, "bench_recipes_mobilenet.json")
+    write(ref, {"avx512": True}, "machine.json")
+    assert verify.main(["--reference", str(ref), "--fresh", str(write(tmp_path / "new", REF))]) == 0
