@@ -12,7 +12,7 @@ import dataclasses
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 import pandas as pd
 
@@ -120,8 +120,6 @@ class ChapterResult:
     claims: list[dict] = field(default_factory=list)
     data: dict = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict, repr=False)  # what figures need (not saved)
-
-    FRAMES: ClassVar[tuple[str, ...]] = ("settings", "models", "claims")
 
     def show(self, name: str) -> None:
         """Display one table in full, without an index column: "settings", "models", "claims" or a named table."""
