@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from diva_lib import report  # noqa: E402
+from diva_lib.cache import ModelCache  # noqa: E402
 
 
 def _watch(proc: subprocess.Popen, peak: list[float], stop: threading.Event) -> None:
@@ -94,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             raise SystemExit(f"--only {sorted(unknown)}: no such notebook in notebooks/")
         sources = [s for s in sources if s.stem in args.only]
+    removed = ModelCache().clean_partial()  # build folders a killed run left behind
+    if removed:
+        print(f"removed {removed} unfinished model build(s) from the cache", flush=True)
     path = report.results_path(args.profile, args.timings)
     timings = report.load_json(path) if args.only and path.is_file() else {}
     for src in sources:

@@ -98,19 +98,38 @@ def _annotate(layer: tf_keras.layers.Layer) -> tf_keras.layers.Layer:
     return layer
 
 
-def quantize(model: tf_keras.Model, preserve_sparsity: bool = False) -> tf_keras.Model:
+def quantize(model: tf_keras.Model, preserve_sparsity: bool = False,
+             calibration: np.ndarray | ImageSet | None = None) -> tf_keras.Model:
     """Wrap a float model for 8-bit quantization-aware training (weights copied, not trained).
 
     With `preserve_sparsity`, tfmot's pruning-preserving scheme keeps pruned weights at zero.
     The preprocessed input is quantized over its exact range (`InputRangeQuantizeConfig`), not
     over tfmot's moving-average range, which clips wide inputs such as caffe's 0-255 means.
+    With `calibration` images, every activation range starts where its activations are
+    (`calibrate` on the first `CALIBRATION_IMAGES`), not at tfmot's ±6.
+
+    Example:
+        >>> qat = quantize(model, calibration=x_train)  # doctest: +SKIP
     """
     annotated = tf_keras.models.clone_model(model, clone_function=_annotate)
     annotated.set_weights(model.get_weights())
     annotated = _q.quantize_annotate_model(annotated)
     scheme = tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme() if preserve_sparsity else None
     with _q.quantize_scope(_SCOPE):
-        return _q.quantize_apply(annotated, scheme) if scheme else _q.quantize_apply(annotated)
+        qat = _q.quantize_apply(annotated, scheme) if scheme else _q.quantize_apply(annotated)
+    if calibration is not None:
+        calibrate(qat, np.asarray(calibration[:CALIBRATION_IMAGES], np.float32))
+    return qat
+
+
+def copy_float_weights(qat: tf_keras.Model, model: tf_keras.Model) -> None:
+    """Give a float model the float parameters inside a QAT model of the same architecture (by variable name)."""
+    inside = {v.name: v for v in qat.weights}
+    missing = [v.name for v in model.weights if v.name not in inside]
+    if missing:
+        raise ValueError(f"the QAT model has no variable {missing[0]!r}; is it a QAT model of {model.name}?")
+    for v in model.weights:
+        v.assign(inside[v.name])
 
 
 def prune(model: tf_keras.Model, target_sparsity: float, end_step: int) -> tf_keras.Model:
@@ -316,3 +335,77 @@ class TFLiteModel:
             name = np.dtype(t["dtype"]).name
             counts[name] = counts.get(name, 0) + 1
         return counts
+
+
+CALIBRATION_IMAGES = 512  # training images that set the activation ranges before QAT
+_EMA_DECAY = 0.999  # tfmot MovingAverageQuantizer's fixed decay of its range variables
+_RANGE_SUFFIXES = ("output_min", "output_max", "pre_activation_min", "pre_activation_max",
+                   "post_activation_min", "post_activation_max")
+
+
+def activation_ranges(qat: tf_keras.Model) -> dict[str, tuple[tf.Variable, tf.Variable]]:
+    """The (min, max) variables of every moving-average activation quantizer of a QAT model, by name."""
+    found: dict[str, dict[str, tf.Variable]] = {}
+    for layer in qat.layers:
+        for v in layer.weights:
+            leaf = v.name.split("/")[-1].split(":")[0]
+            if leaf in _RANGE_SUFFIXES:
+                kind, end = leaf.rsplit("_", 1)
+                found.setdefault(f"{layer.name}/{kind}", {})[end] = v
+    return {k: (d["min"], d["max"]) for k, d in found.items() if set(d) == {"min", "max"}}
+
+
+def observed_ranges(qat: tf_keras.Model, x: np.ndarray, batch_size: int = 64) -> dict[str, tuple[float, float]]:
+    """The range each activation quantizer of a QAT model sees on `x`: the mean over batches of (min, max).
+
+    That mean is where tfmot's moving average settles. One training-mode pass per batch reads
+    each batch's extremes out of the quantizers' own moving-average update (inverted exactly),
+    with BatchNormalization frozen to its inference statistics. The activation ranges are restored
+    after; the weight quantizers keep the ranges of the current weights, as any training step sets them.
+    """
+    ranges = activation_ranges(qat)
+    bns = [m for m in qat.submodules if isinstance(m, tf_keras.layers.BatchNormalization)]
+    saved_vars = [(v, v.numpy()) for pair in ranges.values() for v in pair]
+    saved_trainable = [bn.trainable for bn in bns]
+    sums = {k: np.zeros(2) for k in ranges}
+    n = 0
+    try:
+        for bn in bns:
+            bn.trainable = False  # Keras 2: a frozen BatchNormalization runs in inference mode
+        forward = tf.function(lambda xb: qat(xb, training=True))
+        for start in range(0, len(x), batch_size):
+            before = {k: (lo.numpy(), hi.numpy()) for k, (lo, hi) in ranges.items()}
+            forward(tf.constant(x[start : start + batch_size], tf.float32))
+            for k, (lo, hi) in ranges.items():
+                for i, (old, var) in enumerate(zip(before[k], (lo, hi), strict=True)):
+                    sums[k][i] += old + (var.numpy() - old) / (1 - _EMA_DECAY)
+            n += 1
+    finally:
+        for bn, trainable in zip(bns, saved_trainable, strict=True):
+            bn.trainable = trainable
+        for v, value in saved_vars:
+            v.assign(value)
+    return {k: (float(s[0] / n), float(s[1] / n)) for k, s in sums.items()}
+
+
+def calibrate(qat: tf_keras.Model, x: np.ndarray, batch_size: int = 64,
+              passes: int = 3) -> dict[str, tuple[float, float]]:
+    """Set every activation quantizer's range to what it sees on `x` (before QAT; tfmot starts them at ±6).
+
+    A pass measures each quantizer under the ranges of the previous pass, so a range that clipped
+    its layer's output stops distorting the layers after it; a few passes settle. Returns the ranges.
+    """
+    if len(x) == 0:
+        raise ValueError("calibrate needs at least one image, e.g. 512 training images")
+    for v in qat.weights:  # the input's all-values quantizer, which starts at [0, 0]
+        leaf = v.name.split("/")[-1].split(":")[0]
+        if leaf in ("quantize_layer_min", "quantize_layer_max"):
+            v.assign(min(float(x.min()), 0.0) if leaf.endswith("min") else max(float(x.max()), 0.0))
+    ranges = activation_ranges(qat)
+    seen: dict[str, tuple[float, float]] = {}
+    for _ in range(passes):
+        seen = observed_ranges(qat, x, batch_size)
+        for k, (lo, hi) in seen.items():
+            ranges[k][0].assign(min(lo, 0.0))  # tfmot keeps 0 inside every range, as TFLite requires
+            ranges[k][1].assign(max(hi, 0.0))
+    return seen

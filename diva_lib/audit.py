@@ -148,9 +148,9 @@ def surrogate(original: tf_keras.Model, deployed: TFLiteModel, x: np.ndarray, ca
         return student
     train.set_seed(seed)
     student.set_weights(original.get_weights())
-    targets = zoo.distillation_targets(deployed.predict(x))
+    targets = zoo.distillation_targets(deployed.predict(x), zoo.DISTILL_TEMPERATURE)
     train.fit(student, x, targets, epochs=epochs, learning_rate=1e-4, batch_size=64, seed=seed,
-              desc="distil surrogate")
+              temperature=zoo.DISTILL_TEMPERATURE, desc="distil surrogate")
     path.parent.mkdir(parents=True, exist_ok=True)
     student.save_weights(path)
     return student

@@ -30,12 +30,19 @@ class Profile:
     bn_recalibration_batches: int
     attack_batch_size: int = 64
     prune_epochs: int = 2
+    distill_epochs: int = 2  # the semi-blackbox surrogate's distillation, from the adapted model's parameters
+    n_finetune: int | None = None  # training images of QAT and pruning fine-tuning (None: all n_train)
     archs: tuple[str, ...] = ARCHS
     notes: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def finetune_images(self) -> int:
+        """Training images QAT and pruning fine-tune on: the first `n_finetune` of the training split."""
+        return min(self.n_train, self.n_finetune or self.n_train)
+
     def qat_summary(self) -> str:
         """How long QAT fine-tunes, in words: '1 epoch(s) on 8000 training images'."""
-        return f"{self.qat_epochs} epoch(s) on {self.n_train} training images"
+        return f"{self.qat_epochs} epoch(s) on {self.finetune_images} training images"
 
 
 PROFILES: dict[str, Profile] = {
@@ -63,17 +70,18 @@ PROFILES: dict[str, Profile] = {
         image_size=32,
         num_classes=10,
         weights=None,
-        n_train=8_000,
-        n_surrogate=5_000,
-        n_test=2_000,
-        epochs={"resnet50": 3, "mobilenet": 5, "densenet121": 3},
+        n_train=45_000,
+        n_surrogate=10_000,
+        n_test=5_000,
+        epochs={"resnet50": 2, "mobilenet": 4, "densenet121": 2},
         qat_epochs=1,
-        batch_size=64,
-        learning_rate=1e-3,
+        batch_size=128,
+        learning_rate=2e-3,
         qat_learning_rate=1e-4,
         bn_recalibration_batches=40,
         attack_batch_size=256,
-        prune_epochs=2,
+        prune_epochs=3,
+        n_finetune=10_000,
         notes={"purpose": "whole book on a 2-core CPU with the Fashion-MNIST stand-in"},
     ),
     "paper": Profile(
@@ -113,7 +121,8 @@ def get_profile(profile: str, **overrides: Any) -> Profile:
     for key, value in overrides.items():
         if key not in known:
             raise ParameterError(f"parameter {key!r} is unknown; profile fields are {sorted(known)}")
-        if key in {"n_train", "n_surrogate", "n_test", "qat_epochs", "batch_size", "attack_batch_size", "prune_epochs"}:
+        if key in {"n_train", "n_surrogate", "n_test", "n_finetune", "qat_epochs", "batch_size", "attack_batch_size",
+                   "prune_epochs", "distill_epochs"}:
             check_positive_int(key, value)
         if key == "dataset" and value not in DATASETS:
             raise ParameterError(f"parameter 'dataset'={value!r} is unknown; use one of {DATASETS}")

@@ -300,6 +300,7 @@ class Split:
     train: np.ndarray
     surrogate: np.ndarray
     test: np.ndarray
+    unused: np.ndarray  # training-pool images in neither split (held out from every model)
 
 
 def make_split(n_pool: int, n_test_pool: int, n_train: int, n_surrogate: int, n_test: int, seed: int) -> Split:
@@ -310,7 +311,8 @@ def make_split(n_pool: int, n_test_pool: int, n_train: int, n_surrogate: int, n_
         raise DataError(f"n_test={n_test} exceeds the {n_test_pool} test images")
     rng = np.random.default_rng(seed)
     perm = rng.permutation(n_pool)
-    return Split(perm[:n_train], perm[n_train : n_train + n_surrogate], rng.permutation(n_test_pool)[:n_test])
+    return Split(perm[:n_train], perm[n_train : n_train + n_surrogate], rng.permutation(n_test_pool)[:n_test],
+                 perm[n_train + n_surrogate :])
 
 
 def imagenet_files(root: Path, wnids: list[str] | None = None) -> tuple[list[Path], np.ndarray]:

@@ -52,7 +52,7 @@ class FaceSetting:
 
 SETTINGS = {
     "smoke": FaceSetting(32, 5, 2, 5, 1, 32, 1e-3, 3e-4, 1e-5, 4, 10, "att", None, 0.7),
-    "default": FaceSetting(32, 40, 2, 10, 3, 64, 1e-3, 3e-4, 1e-5, 20, None, "att", None, 0.7),
+    "default": FaceSetting(32, 40, 2, 30, 3, 64, 1e-3, 3e-4, 1e-5, 20, None, "att", None, 0.7),
     "paper": FaceSetting(224, 150, 0, 3, 2, 32, 0.0, 1e-4, 1e-5, 0, 0, "pubfig", "vggface", 0.9),
 }
 
@@ -168,7 +168,7 @@ def get_models(setting: FaceSetting, seed: int, task: FaceTask, cache: ModelCach
             "train_share": setting.train_share,
             "finetune_epochs": setting.finetune_epochs, "finetune_lr": setting.finetune_lr}
     qcfg = {"role": "face_qat", "parent": ocfg, "qat_epochs": setting.qat_epochs, "qat_lr": setting.qat_lr,
-            "input_quantizer": "exact"}
+            "input_quantizer": "exact", "ranges": "calibrated"}
 
     def build_pretrained(tmp: Path) -> None:
         train.set_seed(seed)
@@ -198,7 +198,7 @@ def get_models(setting: FaceSetting, seed: int, task: FaceTask, cache: ModelCach
         train.set_seed(seed)
         model = build_vggface_resnet50(len(task.people), setting.image_size)
         model.load_weights(str(cache.path("face_original", ocfg) / "weights.h5"))
-        qat = adapt.quantize(model)
+        qat = adapt.quantize(model, calibration=task.x_train[:: max(1, len(task.x_train) // adapt.CALIBRATION_IMAGES)])
         x, y = with_flips(task.x_train, task.y_train)
         train.fit(qat, x, y, epochs=setting.qat_epochs, learning_rate=setting.qat_lr, batch_size=setting.batch_size,
                   seed=seed, desc="face QAT")

@@ -36,16 +36,17 @@ class Work:
 
 def work(profile: config.Profile) -> list[Work]:
     """The trainings and attacks of the quantization and pruning chapters, per architecture."""
-    n_tr, n_su, n_te = profile.n_train, profile.n_surrogate, profile.n_test
+    n_tr, n_su, n_te, n_ft = profile.n_train, profile.n_surrogate, profile.n_test, profile.finetune_images
     out = []
     for arch in profile.archs:
         e = profile.epochs[arch]
         out += [Work(arch, "original: fine-tune", "train", e * n_tr),
-                Work(arch, "QAT", "qat", profile.qat_epochs * n_tr),
-                Work(arch, "surrogate: distil", "train", e * n_su),
-                Work(arch, "surrogate QAT", "qat", profile.qat_epochs * n_su),
-                Work(arch, "pruned", "train", profile.prune_epochs * n_tr),
-                Work(arch, "pruned QAT", "qat", profile.qat_epochs * n_tr),
+                Work(arch, "QAT", "qat", profile.qat_epochs * n_ft),
+                Work(arch, "semi-blackbox surrogate: distil", "train", profile.distill_epochs * n_su),
+                Work(arch, "blackbox surrogate: distil", "train", e * n_su),
+                Work(arch, "blackbox surrogate QAT", "qat", profile.qat_epochs * min(n_su, n_ft)),
+                Work(arch, "pruned", "train", profile.prune_epochs * n_ft),
+                Work(arch, "pruned QAT", "qat", profile.qat_epochs * n_ft),
                 Work(arch, "PGD + DIVA, 3 threat models", "attack", 6 * n_te * STEPS),
                 Work(arch, "c ablation, baselines, pruning", "attack", 6 * n_te * STEPS)]
     return out

@@ -14,8 +14,9 @@ def crafting_pair(threat: str, entry: ZooEntry, surrogates: Surrogates | None = 
     """(original, adapted) the attacker differentiates through under a threat model.
 
     whitebox: the true original and the true QAT model; semi-blackbox: a surrogate original
-    distilled from the deployed model, plus the true QAT model recovered from the device;
-    blackbox: the surrogate original and a QAT model made from it. Success is always judged
+    started from the adapted model's parameters and distilled from the deployed model, plus the
+    true QAT model recovered from the device; blackbox: a surrogate original trained from scratch
+    on the deployed model's outputs and a QAT model made from it. Success is always judged
     on the true original and the true adapted (QAT graph and int8 TFLite) models.
     """
     if threat not in THREATS:
@@ -25,5 +26,5 @@ def crafting_pair(threat: str, entry: ZooEntry, surrogates: Surrogates | None = 
     if surrogates is None:
         raise ValueError(f"threat={threat!r} needs surrogates; build them with zoo.get_surrogates")
     if threat == "semiblackbox":
-        return surrogates.fp32, entry.qat
-    return surrogates.fp32, surrogates.qat
+        return surrogates.semiblackbox, entry.qat
+    return surrogates.blackbox, surrogates.blackbox_qat

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,7 @@ def fit(
     checkpoint_dir: Path | None = None,
     augment: bool = False,
     label_smoothing: float = 0.0,
+    temperature: float = 1.0,
 ) -> dict[str, list[float]]:
     """Train with Adam on sparse labels (soft labels if `y` is 2-D); return the Keras history.
 
@@ -43,13 +45,18 @@ def fit(
     distribution strategy. With `checkpoint_dir`, each epoch is backed up there and a killed
     run resumes from its last finished epoch. `augment` flips images left-right and shifts them by
     up to 2 pixels (in-memory arrays); `label_smoothing` moves that much of each label's mass to
-    the other classes.
+    the other classes. With `temperature` T ≠ 1, `y` holds soft targets at T and the loss is T² times
+    the cross-entropy of the model's softmax at T (Hinton et al.'s distillation loss).
     """
     if label_smoothing > 0 and y.ndim == 1:
         y = np.eye(int(model.output_shape[-1]), dtype=np.float32)[y]
     loss = "categorical_crossentropy" if y.ndim == 2 else "sparse_categorical_crossentropy"
     if label_smoothing > 0:
         loss = tf_keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
+    if temperature != 1.0:
+        if y.ndim != 2:
+            raise ValueError(f"temperature={temperature} needs soft targets (N, classes), not labels {y.shape}")
+        loss = distillation_loss(temperature)
     batch = global_batch(batch_size, model.distribute_strategy)
     lr = learning_rate
     if cosine:
@@ -66,6 +73,16 @@ def fit(
     if checkpoint_dir is not None:
         cbs.append(tf_keras.callbacks.BackupAndRestore(str(checkpoint_dir)))
     return model.fit(ds, epochs=epochs, verbose=0, callbacks=cbs).history
+
+
+def distillation_loss(temperature: float):
+    """T² · cross-entropy between soft targets at T and a softmax model's output re-tempered to T."""
+
+    def loss(target: tf.Tensor, probs: tf.Tensor) -> tf.Tensor:
+        logits = tf.math.log(tf.clip_by_value(probs, 1e-12, 1.0)) / temperature
+        return temperature**2 * tf_keras.losses.categorical_crossentropy(target, logits, from_logits=True)
+
+    return loss
 
 
 def _shift_and_flip(image: tf.Tensor, seed: int) -> tf.Tensor:
@@ -106,15 +123,40 @@ def predict(model: tf_keras.Model, x: np.ndarray, batch_size: int = 256) -> np.n
     return model.predict(x, batch_size=batch_size, verbose=0)
 
 
+def _pgd(model: tf_keras.Model, x: tf.Tensor, y: tf.Tensor, start: tf.Tensor, eps: float, step: float,
+         steps: int) -> tf.Tensor:
+    """`steps` signed-gradient ascent steps on the cross-entropy from `start`, inside the L∞ ball of radius eps."""
+    ce = tf_keras.losses.SparseCategoricalCrossentropy()
+    xa = start
+    for _ in tf.range(steps):
+        with tf.GradientTape() as tape:
+            tape.watch(xa)
+            loss = ce(y, model(xa, training=False))
+        xa = xa + step * tf.sign(tape.gradient(loss, xa))
+        xa = tf.clip_by_value(tf.clip_by_value(xa, x - eps, x + eps), 0.0, 1.0)
+    return xa
+
+
+def pgd_accuracy(model: tf_keras.Model, x: np.ndarray, y: np.ndarray, *, eps: float, step: float, steps: int,
+                 batch_size: int = 256) -> float:
+    """Accuracy of a model on its own PGD images (no random start, final iterate), in inference mode."""
+    attack = tf.function(lambda xb, yb: _pgd(model, xb, yb, xb, eps, step, steps), reduce_retracing=True)
+    hits = 0
+    for s in range(0, len(x), batch_size):
+        xb, yb = tf.constant(x[s : s + batch_size]), tf.constant(y[s : s + batch_size])
+        hits += int((model(attack(xb, yb), training=False).numpy().argmax(1) == y[s : s + batch_size]).sum())
+    return hits / max(1, len(x))
+
+
 def adversarial_fit(model: tf_keras.Model, x: np.ndarray, y: np.ndarray, *, epochs: int, learning_rate: float,
                     batch_size: int, seed: int, eps: float, step: float, steps: int,
-                    desc: str = "adversarial training") -> list[float]:
+                    stop: Callable[[int], bool] | None = None, desc: str = "adversarial training") -> list[float]:
     """Madry et al. PGD adversarial training: each batch is replaced by its PGD adversarial version.
 
     The inner maximisation runs `steps` signed-gradient steps of size `step` in the L∞ ball of
     radius `eps` from a uniform random start, on the model in inference mode; the outer step
-    trains on the adversarial batch with Adam and cosine learning-rate decay. Returns the mean
-    training loss of each epoch.
+    trains on the adversarial batch with Adam and cosine learning-rate decay over `epochs`.
+    After each epoch `stop(epoch)` may end training early. Returns the mean training loss of each epoch.
     """
     if not (eps > 0 and step > 0 and steps >= 1):
         raise ValueError(f"eps={eps}, step={step}, steps={steps} must be > 0, > 0 and >= 1")
@@ -124,13 +166,7 @@ def adversarial_fit(model: tf_keras.Model, x: np.ndarray, y: np.ndarray, *, epoc
 
     @tf.function(reduce_retracing=True)
     def train_step(xb, yb, noise):
-        xa = tf.clip_by_value(xb + noise, 0.0, 1.0)
-        for _ in tf.range(steps):
-            with tf.GradientTape() as tape:
-                tape.watch(xa)
-                loss = ce(yb, model(xa, training=False))
-            xa = xa + step * tf.sign(tape.gradient(loss, xa))
-            xa = tf.clip_by_value(tf.clip_by_value(xa, xb - eps, xb + eps), 0.0, 1.0)
+        xa = _pgd(model, xb, yb, tf.clip_by_value(xb + noise, 0.0, 1.0), eps, step, steps)
         with tf.GradientTape() as tape:
             loss = ce(yb, model(xa, training=True))
         opt.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables,
@@ -140,7 +176,7 @@ def adversarial_fit(model: tf_keras.Model, x: np.ndarray, y: np.ndarray, *, epoc
     rng = np.random.default_rng(seed)
     history = []
     with tqdm(total=total, desc=desc, leave=False) as bar:
-        for _ in range(epochs):
+        for epoch in range(epochs):
             order = rng.permutation(len(x))
             losses = []
             for s in range(0, len(x), batch_size):
@@ -149,4 +185,6 @@ def adversarial_fit(model: tf_keras.Model, x: np.ndarray, y: np.ndarray, *, epoc
                 losses.append(float(train_step(tf.constant(x[idx]), tf.constant(y[idx]), tf.constant(noise))))
                 bar.update()
             history.append(float(np.mean(losses)))
+            if stop is not None and stop(epoch):
+                break
     return history

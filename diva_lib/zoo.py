@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -15,7 +16,7 @@ import tf_keras
 from diva_lib import adapt, data, distribute, stream, train
 from diva_lib.cache import ModelCache
 from diva_lib.config import Profile, check_seed
-from diva_lib.models import LazyModel, build_model
+from diva_lib.models import LazyModel, build_model, eager
 
 RECIPE = 3  # bump when training code changes in a way that changes the models
 
@@ -63,6 +64,15 @@ def load_data(profile: Profile, seed: int) -> StandIn:
     raise data.DataError(f"profile dataset {profile.dataset!r} has no loader")
 
 
+def held_out(profile: Profile, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Training-pool images of a Fashion-MNIST or MNIST profile that no model trains on, and their labels."""
+    if profile.dataset not in ("fashion_mnist", "mnist"):
+        raise data.DataError(f"held_out needs an in-memory dataset, not {profile.dataset!r}")
+    xtr, ytr = data.load_idx(profile.dataset, "train")
+    s = data.make_split(len(xtr), 10_000, profile.n_train, profile.n_surrogate, 0, seed)
+    return data.to_rgb(xtr[s.unused], profile.image_size), ytr[s.unused]
+
+
 @dataclass
 class ZooEntry:
     """One architecture's original, QAT and deployed models plus how long each took to build."""
@@ -87,7 +97,7 @@ def original_config(arch: str, profile: Profile, seed: int) -> dict[str, Any]:
 def _qat_of(role: str, parent: dict[str, Any], profile: Profile) -> dict[str, Any]:
     """Configuration of a QAT model fine-tuned from the model that `parent` describes."""
     return {"role": role, "parent": parent, "qat_epochs": profile.qat_epochs, "qat_lr": profile.qat_learning_rate,
-            "input_quantizer": "exact"}
+            "n_finetune": profile.finetune_images, "input_quantizer": "exact", "ranges": "calibrated"}
 
 
 def qat_config(arch: str, profile: Profile, seed: int) -> dict[str, Any]:
@@ -113,10 +123,11 @@ def _fresh(arch: str, profile: Profile) -> tf_keras.Model:
         return build_model(arch, profile.num_classes, profile.image_size, profile.weights)
 
 
-def _quantize(model: tf_keras.Model, preserve_sparsity: bool = False) -> tf_keras.Model:
+def _quantize(model: tf_keras.Model, preserve_sparsity: bool = False,
+              calibration: np.ndarray | None = None) -> tf_keras.Model:
     """`adapt.quantize` under the run's distribution strategy."""
     with distribute.current().scope():
-        return adapt.quantize(model, preserve_sparsity)
+        return adapt.quantize(model, preserve_sparsity, calibration)
 
 
 def _original_copy(arch: str, profile: Profile, seed: int, cache: ModelCache) -> tf_keras.Model:
@@ -153,13 +164,14 @@ def _checkpoints(cache: ModelCache, role: str, config: dict[str, Any], profile: 
 
 
 def _train_original(arch: str, profile: Profile, x: np.ndarray, y: np.ndarray, seed: int,
-                    desc: str, checkpoints: Path | None = None) -> tf_keras.Model:
+                    desc: str, checkpoints: Path | None = None, temperature: float = 1.0) -> tf_keras.Model:
     """A fresh float model trained with cosine decay, then BatchNormalization recalibration."""
     train.set_seed(seed)
     model = _fresh(arch, profile)
     if profile.epochs[arch] > 0:
         train.fit(model, x, y, epochs=profile.epochs[arch], learning_rate=profile.learning_rate,
-                  batch_size=profile.batch_size, seed=seed, cosine=True, desc=desc, checkpoint_dir=checkpoints)
+                  batch_size=profile.batch_size, seed=seed, cosine=True, desc=desc, checkpoint_dir=checkpoints,
+                  temperature=temperature)
     train.recalibrate_batchnorm(model, x, profile.bn_recalibration_batches, profile.batch_size)
     return model
 
@@ -170,7 +182,8 @@ def _train_qat(arch: str, profile: Profile, fp32_dir: Path, x: np.ndarray, y: np
     train.set_seed(seed)
     fp32 = _fresh(arch, profile)
     fp32.load_weights(fp32_dir / "weights.h5")
-    qat = _quantize(fp32)
+    x, y = x[: profile.finetune_images], y[: profile.finetune_images]
+    qat = _quantize(fp32, calibration=x)
     train.fit(qat, x, y, epochs=profile.qat_epochs, learning_rate=profile.qat_learning_rate,
               batch_size=profile.batch_size, seed=seed, desc=desc, checkpoint_dir=checkpoints)
     train.recalibrate_batchnorm(qat, x, profile.bn_recalibration_batches, profile.batch_size)
@@ -214,56 +227,105 @@ def get(arch: str, profile: Profile, seed: int, cache: ModelCache | None = None,
     return ZooEntry(arch, fp32, qat, adapt.TFLiteModel(qpath / "model_int8.tflite"), built)
 
 
+DISTILL_TEMPERATURE = 10.0  # the authors' surrogate notebook distils at T = 10
+
+
 @dataclass
 class Surrogates:
-    """The attacker's own models: an original distilled from the deployed model, and its QAT version."""
+    """The attacker's own models (§4.3–4.4), each distilled from the deployed int8 model on disjoint data.
 
-    fp32: LazyModel
-    qat: LazyModel
+    semiblackbox: an original started from the adapted model's parameters (the attacker holds the
+    adapted model); it pairs with the true QAT model. blackbox: an original trained from scratch
+    with the original's recipe, and `blackbox_qat`, its own QAT version.
+    """
+
+    semiblackbox: LazyModel
+    blackbox: LazyModel
+    blackbox_qat: LazyModel
+    build_seconds: dict[str, float] = field(default_factory=dict)
 
 
-def surrogate_config(arch: str, profile: Profile, seed: int) -> dict[str, Any]:
-    """Everything that determines the surrogate original (student of the deployed model)."""
-    return {"role": "surrogate", "teacher": qat_config(arch, profile, seed), "n_surrogate": profile.n_surrogate,
-            "epochs": profile.epochs[arch], "init": "scratch" if profile.weights is None else profile.weights}
+def surrogate_config(arch: str, profile: Profile, seed: int, threat: str) -> dict[str, Any]:
+    """Everything that determines a threat model's surrogate original."""
+    if threat not in ("semiblackbox", "blackbox"):
+        raise ValueError(f"threat={threat!r} has no surrogate; use 'semiblackbox' or 'blackbox'")
+    base = {"role": f"surrogate_{threat}", "teacher": qat_config(arch, profile, seed),
+            "n_surrogate": profile.n_surrogate, "temperature": DISTILL_TEMPERATURE}
+    if threat == "semiblackbox":
+        return base | {"init": "adapted", "epochs": profile.distill_epochs, "lr": profile.qat_learning_rate}
+    return base | {"init": "scratch" if profile.weights is None else profile.weights, "epochs": profile.epochs[arch],
+                   "lr": profile.learning_rate, "batch_size": profile.batch_size}
 
 
-def distillation_targets(teacher_probs: np.ndarray) -> np.ndarray:
-    """Half the teacher's predicted label (one-hot), half its soft probabilities (Hinton et al., T = 1)."""
-    hard = np.eye(teacher_probs.shape[1], dtype=np.float32)[teacher_probs.argmax(1)]
-    return 0.5 * hard + 0.5 * teacher_probs.astype(np.float32)
+def distillation_targets(teacher_probs: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Soft targets from a deployed model's probabilities: softmax(log p / T).
+
+    An int8 model's probabilities sit on a 1/256 grid, so a class it rounds to zero gets half a
+    step (1/512) before the logarithm. At T = 1 the targets are the probabilities themselves.
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature={temperature} must be > 0, e.g. 10 as in the authors' notebook")
+    logits = np.log(np.maximum(teacher_probs.astype(np.float64), 1 / 512)) / temperature
+    z = np.exp(logits - logits.max(1, keepdims=True))
+    return (z / z.sum(1, keepdims=True)).astype(np.float32)
 
 
 def get_surrogates(arch: str, profile: Profile, seed: int, teacher: ZooEntry, cache: ModelCache | None = None,
                    stand_in: StandIn | None = None) -> Surrogates:
-    """Surrogate original distilled from the deployed int8 model on disjoint data, then QAT of it (cached)."""
+    """Both threat models' surrogates, distilled at T = 10 from the deployed int8 model on the surrogate split (cached).
+
+    Example:
+        >>> sur = get_surrogates("mobilenet", profile, 0, get("mobilenet", profile, 0))  # doctest: +SKIP
+    """
     check_seed(seed)
     cache = cache or ModelCache()
-    scfg = surrogate_config(arch, profile, seed)
-    sqcfg = _qat_of("surrogate_qat", scfg, profile)
+    semi, black = (surrogate_config(arch, profile, seed, t) for t in ("semiblackbox", "blackbox"))
+    bqcfg = _qat_of("surrogate_blackbox_qat", black, profile)
     need_data = _Data(profile, seed, stand_in)
     targets: np.ndarray | None = None
 
     def need() -> tuple[StandIn, np.ndarray]:
         nonlocal targets
         if targets is None:
-            targets = distillation_targets(teacher.tflite.predict(need_data().x_surrogate))
+            probs = teacher.tflite.predict(need_data().x_surrogate)
+            targets = distillation_targets(probs, DISTILL_TEMPERATURE)
         return need_data(), targets
 
-    def build_student(tmp: Path) -> None:
+    def build_semi(tmp: Path) -> None:
         d, t = need()
-        _train_original(arch, profile, d.x_surrogate, t, seed + 1, f"{arch} surrogate",
-                        _checkpoints(cache, "surrogate", scfg, profile)).save_weights(tmp / "weights.h5")
+        start = time.perf_counter()
+        train.set_seed(seed + 1)
+        model = _fresh(arch, profile)
+        adapt.copy_float_weights(eager(teacher.qat), model)
+        train.fit(model, d.x_surrogate, t, epochs=profile.distill_epochs, learning_rate=profile.qat_learning_rate,
+                  batch_size=profile.batch_size, seed=seed + 1, cosine=True, temperature=DISTILL_TEMPERATURE,
+                  desc=f"{arch} semi-blackbox surrogate")
+        train.recalibrate_batchnorm(model, d.x_surrogate, profile.bn_recalibration_batches, profile.batch_size)
+        model.save_weights(tmp / "weights.h5")
+        (tmp / "times.json").write_text(json.dumps({"semiblackbox_surrogate_s": time.perf_counter() - start}))
 
-    def build_student_qat(tmp: Path) -> None:
+    def build_black(tmp: Path) -> None:
         d, t = need()
-        qat = _train_qat(arch, profile, cache.path("surrogate", scfg), d.x_surrogate, t, seed + 1,
-                         f"{arch} surrogate QAT", _checkpoints(cache, "surrogate_qat", sqcfg, profile))
+        start = time.perf_counter()
+        _train_original(arch, profile, d.x_surrogate, t, seed + 1, f"{arch} blackbox surrogate",
+                        _checkpoints(cache, "surrogate_blackbox", black, profile),
+                        temperature=DISTILL_TEMPERATURE).save_weights(tmp / "weights.h5")
+        (tmp / "times.json").write_text(json.dumps({"blackbox_surrogate_s": time.perf_counter() - start}))
+
+    def build_black_qat(tmp: Path) -> None:
+        d, t = need()  # its QAT fine-tunes on the deployed model's labels
+        start = time.perf_counter()
+        qat = _train_qat(arch, profile, cache.path("surrogate_blackbox", black), d.x_surrogate, t.argmax(1), seed + 1,
+                         f"{arch} blackbox surrogate QAT",
+                         _checkpoints(cache, "surrogate_blackbox_qat", bqcfg, profile))
         qat.save_weights(tmp / "weights.h5")
+        (tmp / "times.json").write_text(json.dumps({"blackbox_surrogate_qat_s": time.perf_counter() - start}))
 
-    spath = cache.get_or_build("surrogate", scfg, build_student)
-    sqpath = cache.get_or_build("surrogate_qat", sqcfg, build_student_qat)
-    return Surrogates(*_load_pair(arch, profile, spath, sqpath))
+    spath = cache.get_or_build("surrogate_semiblackbox", semi, build_semi)
+    bpath = cache.get_or_build("surrogate_blackbox", black, build_black)
+    bqpath = cache.get_or_build("surrogate_blackbox_qat", bqcfg, build_black_qat)
+    times = {k: v for p in (spath, bpath, bqpath) for k, v in json.loads((p / "times.json").read_text()).items()}
+    return Surrogates(_lazy(arch, profile, spath / "weights.h5"), *_load_pair(arch, profile, bpath, bqpath), times)
 
 
 @dataclass
@@ -281,7 +343,7 @@ class PrunedEntry:
 def pruned_config(arch: str, profile: Profile, seed: int, target_sparsity: float) -> dict[str, Any]:
     """Everything that determines the pruned model."""
     return {"role": "pruned", "parent": original_config(arch, profile, seed), "target_sparsity": target_sparsity,
-            "prune_epochs": profile.prune_epochs, "lr": profile.learning_rate}
+            "prune_epochs": profile.prune_epochs, "lr": profile.learning_rate, "n_finetune": profile.finetune_images}
 
 
 def get_pruned(arch: str, profile: Profile, seed: int, target_sparsity: float = 0.8,
@@ -296,29 +358,29 @@ def get_pruned(arch: str, profile: Profile, seed: int, target_sparsity: float = 
     need_data = _Data(profile, seed, stand_in)
 
     def build_pruned(tmp: Path) -> None:
-        d = need_data()
+        x, y = (v[: profile.finetune_images] for v in (need_data().x_train, need_data().y_train))
         model = _original_copy(arch, profile, seed, cache)
-        steps = profile.prune_epochs * -(-len(d.x_train) // profile.batch_size)
+        steps = profile.prune_epochs * -(-len(x) // profile.batch_size)
         wrapped = adapt.prune(model, target_sparsity, end_step=max(1, int(0.6 * steps)))
-        train.fit(wrapped, d.x_train, d.y_train, epochs=profile.prune_epochs, learning_rate=profile.learning_rate,
+        train.fit(wrapped, x, y, epochs=profile.prune_epochs, learning_rate=profile.learning_rate,
                   batch_size=profile.batch_size, seed=seed, cosine=True, desc=f"{arch} prune",
                   callbacks=adapt.pruning_callbacks())
         stripped = adapt.strip_pruning(wrapped)
-        train.recalibrate_batchnorm(stripped, d.x_train, profile.bn_recalibration_batches, profile.batch_size)
+        train.recalibrate_batchnorm(stripped, x, profile.bn_recalibration_batches, profile.batch_size)
         stripped.save_weights(tmp / "weights.h5")
         adapt.to_tflite_float(stripped, tmp / "model_float.tflite")
 
     def build_pruned_qat(tmp: Path) -> None:
-        d = need_data()
+        x, y = (v[: profile.finetune_images] for v in (need_data().x_train, need_data().y_train))
         train.set_seed(seed)
         pruned = _fresh(arch, profile)
         pruned.load_weights(cache.path("pruned", pcfg) / "weights.h5")
-        qat = _quantize(pruned, preserve_sparsity=True)
-        train.fit(qat, d.x_train, d.y_train, epochs=profile.qat_epochs, learning_rate=profile.qat_learning_rate,
+        qat = _quantize(pruned, preserve_sparsity=True, calibration=x)
+        train.fit(qat, x, y, epochs=profile.qat_epochs, learning_rate=profile.qat_learning_rate,
                   batch_size=profile.batch_size, seed=seed, desc=f"{arch} pruned QAT")
-        train.recalibrate_batchnorm(qat, d.x_train, profile.bn_recalibration_batches, profile.batch_size)
+        train.recalibrate_batchnorm(qat, x, profile.bn_recalibration_batches, profile.batch_size)
         qat.save_weights(tmp / "weights.h5")
-        adapt.to_tflite_int8(qat, tmp / "model_int8.tflite", d.x_train[:200])
+        adapt.to_tflite_int8(qat, tmp / "model_int8.tflite", x[:200])
 
     def build_original_float(tmp: Path) -> None:
         adapt.to_tflite_float(entry.fp32.model, tmp / "model_float.tflite")
@@ -332,40 +394,83 @@ def get_pruned(arch: str, profile: Profile, seed: int, target_sparsity: float = 
                        adapt.TFLiteModel(pqpath / "model_int8.tflite"), fpath / "model_float.tflite")
 
 
-def robust_config(arch: str, profile: Profile, seed: int, epochs: int, eps: float, step: float,
-                  steps: int) -> dict[str, Any]:
+@dataclass(frozen=True)
+class RobustRecipe:
+    """PGD adversarial training of the robust original (§5.5) and the adversarial QAT of its adapted model.
+
+    Training runs at most `max_epochs` on the first `n_train` training images and stops once the
+    PGD accuracy on `n_check` held-out images has not risen for `patience` epochs; the best epoch's
+    weights are kept. The check attacks with PGD-10, step 2.5 ε / 10, no random start.
+    """
+
+    max_epochs: int
+    steps: int
+    eps: float = 8 / 255
+    n_train: int = 10_000
+    n_check: int = 500
+    patience: int = 2
+
+    @property
+    def step(self) -> float:
+        """Step of the training PGD (Madry et al.'s rule: 2.5 ε / steps)."""
+        return 2.5 * self.eps / self.steps
+
+
+def robust_config(arch: str, profile: Profile, seed: int, recipe: RobustRecipe) -> dict[str, Any]:
     """Everything that determines the adversarially trained original."""
-    return {"role": "robust", "parent": original_config(arch, profile, seed), "epochs": epochs, "eps": eps,
-            "step": step, "steps": steps, "lr": profile.learning_rate}
+    return {"role": "robust", "parent": original_config(arch, profile, seed), **dataclasses.asdict(recipe),
+            "lr": profile.learning_rate, "batch_size": profile.batch_size}
 
 
-def get_robust(arch: str, profile: Profile, seed: int, *, epochs: int, eps: float = 8 / 255, step: float = 2 / 255,
-               steps: int = 5, cache: ModelCache | None = None, stand_in: StandIn | None = None) -> ZooEntry:
-    """PGD adversarial fine-tuning of the cached original, then QAT and int8 TFLite of it (cached)."""
+def get_robust(arch: str, profile: Profile, seed: int, recipe: RobustRecipe, cache: ModelCache | None = None,
+               stand_in: StandIn | None = None) -> ZooEntry:
+    """PGD adversarial fine-tuning of the cached original, then adversarial QAT and int8 TFLite of it (cached).
+
+    Example:
+        >>> robust = get_robust("mobilenet", profile, 0, RobustRecipe(max_epochs=10, steps=5))  # doctest: +SKIP
+    """
     check_seed(seed)
     cache = cache or ModelCache()
     get(arch, profile, seed, cache, stand_in)  # the starting point
-    rcfg = robust_config(arch, profile, seed, epochs, eps, step, steps)
-    rqcfg = _qat_of("robust_qat", rcfg, profile)
+    rcfg = robust_config(arch, profile, seed, recipe)
+    rqcfg = _qat_of("robust_qat", rcfg, profile) | {"adversarial": True}
     need_data = _Data(profile, seed, stand_in)
+    adv = {"eps": recipe.eps, "step": recipe.step, "steps": recipe.steps, "batch_size": profile.batch_size}
 
     def build_robust(tmp: Path) -> None:
         d = need_data()
+        x, y = d.x_train[: recipe.n_train], d.y_train[: recipe.n_train]
+        xh, yh = (v[: recipe.n_check] for v in held_out(profile, seed))
         model = _original_copy(arch, profile, seed, cache)
+        checks: list[float] = []
+        best: list = [-1.0, None]
+
+        def stop(epoch: int) -> bool:
+            checks.append(train.pgd_accuracy(model, xh, yh, eps=recipe.eps, step=2.5 * recipe.eps / 10, steps=10))
+            if checks[-1] > best[0]:
+                best[:] = [checks[-1], model.get_weights()]
+            return epoch - int(np.argmax(checks)) >= recipe.patience
+
         t = time.perf_counter()
-        train.adversarial_fit(model, d.x_train, d.y_train, epochs=epochs, learning_rate=profile.learning_rate,
-                              batch_size=profile.batch_size, seed=seed, eps=eps, step=step, steps=steps,
-                              desc=f"{arch} PGD-{steps} adversarial training")
-        train.recalibrate_batchnorm(model, d.x_train, profile.bn_recalibration_batches, profile.batch_size)
+        train.adversarial_fit(model, x, y, epochs=recipe.max_epochs, learning_rate=profile.learning_rate, seed=seed,
+                              stop=stop, desc=f"{arch} PGD-{recipe.steps} adversarial training", **adv)
+        model.set_weights(best[1])  # BatchNormalization keeps the adversarial batches' statistics
         model.save_weights(tmp / "weights.h5")
-        (tmp / "times.json").write_text(json.dumps({"adversarial_train_s": time.perf_counter() - t}))
+        (tmp / "times.json").write_text(json.dumps({"adversarial_train_s": time.perf_counter() - t,
+                                                    "epochs_run": len(checks), "heldout_pgd_acc": checks}))
 
     def build_qat(tmp: Path) -> None:
         d = need_data()
+        x, y = d.x_train[: recipe.n_train], d.y_train[: recipe.n_train]
         t = time.perf_counter()
-        qat = _train_qat(arch, profile, cache.path("robust", rcfg), d.x_train, d.y_train, seed, f"{arch} robust QAT")
+        train.set_seed(seed)
+        fp32 = _fresh(arch, profile)
+        fp32.load_weights(cache.path("robust", rcfg) / "weights.h5")
+        qat = _quantize(fp32, calibration=x)
+        train.adversarial_fit(qat, x, y, epochs=profile.qat_epochs, learning_rate=profile.qat_learning_rate,
+                              seed=seed, desc=f"{arch} adversarial QAT", **adv)
         qat.save_weights(tmp / "weights.h5")
-        adapt.to_tflite_int8(qat, tmp / "model_int8.tflite", d.x_train[:200])
+        adapt.to_tflite_int8(qat, tmp / "model_int8.tflite", x[:200])
         (tmp / "times.json").write_text(json.dumps({"qat_and_convert_s": time.perf_counter() - t}))
 
     rpath = cache.get_or_build("robust", rcfg, build_robust)

@@ -46,8 +46,8 @@ settings = face_id.Settings.resolve(profile, seed, n_people=n_people, people=peo
 # ## Models, attacks and the protocol
 # One call builds (or loads from the cache) the three models: the fine-tuned original, its
 # quantization-aware (QAT) graph and the int8 TFLite model the device runs. It then attacks the
-# validation images all three models classify correctly, the same number per person (people with
-# none are left out), with PGD, DIVA and targeted DIVA, ε = 8/255 in 20 steps of 1/255.
+# validation images all three models classify correctly, at most 3 per person as in the paper
+# (people with none are left out), with PGD, DIVA and targeted DIVA, ε = 8/255 in 20 steps of 1/255.
 #
 # As in the authors' `WBattack.py`, the attacks craft on the differentiable pair (original and
 # QAT graph) and keep each image at the *first* step where the original is right and the QAT

@@ -156,3 +156,75 @@ def test_frozen_conversion_matches_the_keras_savedmodel_route(tmp_path):
     adapt.to_tflite_float(model, tmp_path / "float.tflite")
     np.testing.assert_allclose(adapt.TFLiteModel(tmp_path / "float.tflite").predict(x), model.predict(x, verbose=0),
                                atol=1e-5)
+
+
+def _tiny_relu_model():
+    import tf_keras
+
+    tf_keras.utils.set_random_seed(0)
+    inp = tf_keras.Input((8, 8, 3))
+    x = tf_keras.layers.Conv2D(6, 3, name="conv")(inp)
+    x = tf_keras.layers.BatchNormalization(name="bn")(x)
+    x = tf_keras.layers.ReLU(name="relu")(x)
+    out = tf_keras.layers.Dense(4, activation="softmax", name="head")(tf_keras.layers.Flatten()(x))
+    return tf_keras.Model(inp, out)
+
+
+def test_calibration_sets_each_range_to_what_its_quantizer_sees():
+    import tf_keras
+
+    model = _tiny_relu_model()
+    x = np.random.default_rng(0).random((256, 8, 8, 3), dtype=np.float32) * 3
+    qat = adapt.quantize(model)
+    assert {k: (float(lo.numpy()), float(hi.numpy())) for k, (lo, hi) in adapt.activation_ranges(qat).items()}[
+        "quant_relu/output"] == (-6.0, 6.0)  # tfmot's start
+    seen = adapt.calibrate(qat, x, batch_size=64)
+    relu = tf_keras.Model(model.input, model.get_layer("relu").output)
+    expect = np.mean([relu(x[i : i + 64]).numpy().max() for i in range(0, 256, 64)])
+    assert seen["quant_relu/output"][0] == pytest.approx(0.0, abs=1e-3)  # a ReLU's minimum is 0
+    assert seen["quant_relu/output"][1] == pytest.approx(expect, rel=0.05)  # within the 8-bit input noise
+    lo, hi = adapt.activation_ranges(qat)["quant_relu/output"]
+    assert (float(lo.numpy()), float(hi.numpy())) == pytest.approx((0.0, seen["quant_relu/output"][1]), abs=1e-5)
+    again = adapt.observed_ranges(qat, x, batch_size=64)  # measuring leaves the ranges where they were
+    assert float(hi.numpy()) == pytest.approx(seen["quant_relu/output"][1], abs=1e-5)
+    assert again["quant_relu/output"][1] == pytest.approx(seen["quant_relu/output"][1], rel=0.02)
+    logits = again["quant_head/pre_activation"]
+    assert logits[0] < 0 < logits[1]
+
+
+def test_calibration_keeps_the_qat_model_as_accurate_as_the_float_one():
+    model = _tiny_relu_model()
+    rng = np.random.default_rng(1)
+    x = rng.random((256, 8, 8, 3), dtype=np.float32) * 3
+    p_float = model.predict(x, verbose=0)
+    raw, calibrated = adapt.quantize(model), adapt.quantize(model, calibration=x)
+    agree = {name: (m.predict(x, verbose=0).argmax(1) == p_float.argmax(1)).mean()
+             for name, m in (("raw", raw), ("calibrated", calibrated))}
+    assert agree["calibrated"] >= 0.95 and agree["calibrated"] >= agree["raw"], agree
+
+
+def test_copy_float_weights_recovers_the_original_from_its_qat_model():
+    model = _tiny_relu_model()
+    qat = adapt.quantize(model)
+    fresh = _tiny_relu_model()
+    fresh.get_layer("conv").set_weights([w * 0 for w in fresh.get_layer("conv").get_weights()])
+    adapt.copy_float_weights(qat, fresh)
+    for a, b in zip(model.get_weights(), fresh.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="has no variable"):
+        adapt.copy_float_weights(adapt.quantize(_tiny_conv()), fresh)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ARCHS)
+def test_after_qat_every_activation_range_is_tight_around_what_it_sees(arch, smoke_zoo, smoke_data):
+    qat = smoke_zoo(arch).qat.model
+    seen = adapt.observed_ranges(qat, smoke_data.x_train[:256])
+    stored = {k: (float(lo.numpy()), float(hi.numpy())) for k, (lo, hi) in adapt.activation_ranges(qat).items()}
+    assert len(seen) > 10 and seen.keys() == stored.keys()
+    for k, (lo, hi) in seen.items():
+        lo, hi = min(lo, 0.0), max(hi, 0.0)
+        width = hi - lo
+        assert abs(stored[k][0] - lo) <= 0.1 * width and abs(stored[k][1] - hi) <= 0.1 * width, (k, stored[k], lo, hi)
+        if "relu" in k:
+            assert stored[k][0] == pytest.approx(0.0, abs=0.01 * width), (k, stored[k])

@@ -28,7 +28,7 @@ def models(fp32: float = 0.92, surrogate: float = 0.95, n_whitebox: int = 1000, 
     m.check(f"{A} int8", "qat_int8_disagreement", 0.01)
     m.check(f"{A} int8", "pgd_evasion", 0.99)
     m.check(f"{A} whitebox set", "n_headline", n_whitebox)
-    m.check(f"{A} surrogate", "surrogate_agreement", surrogate)
+    m.check(f"{A} semi-blackbox surrogate", "surrogate_agreement", surrogate)
     for name in ("semi-blackbox set", "blackbox set", "c ablation set", "baselines set"):
         m.check(f"{A} {name}", "n_rate", n_rate)
     return m
@@ -175,7 +175,7 @@ def test_settings_defaults_per_profile():
     assert smoke.archs == ("mobilenet",) and smoke.sweep_archs == ("mobilenet",)
     assert (smoke.n_whitebox, smoke.n_transfer, smoke.n_ablation, smoke.n_baselines) == (32, 32, 16, 16)
     default = quantization.Settings.resolve("default")
-    assert default.archs == config.ARCHS and default.sweep_archs == ("mobilenet",)
+    assert default.archs == config.ARCHS and default.sweep_archs == config.ARCHS
     assert (default.n_whitebox, default.n_transfer, default.n_ablation, default.n_baselines) == (1000, 200, 200, 200)
     assert quantization.Settings.resolve("paper").sweep_archs == config.ARCHS
     assert quantization.Settings.resolve("default", archs=["resnet50"]).sweep_archs == ("resnet50",)

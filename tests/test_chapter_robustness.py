@@ -109,5 +109,5 @@ def test_bad_settings_name_the_parameter(params, needle):
 
 def test_settings_take_the_profiles_defaults():
     s = robustness.Settings.resolve("default", 0, adv_epochs=None, adv_steps=None, n_eval=None, c_values=[1, 1.5, 5])
-    assert (s.adv_epochs, s.adv_steps, s.n_eval, s.c_values) == (1, 3, 256, (1.0, 1.5, 5.0))
-    assert s.adv_step == pytest.approx(2.5 * (8 / 255) / 3)
+    assert (s.adv_epochs, s.adv_steps, s.n_eval, s.c_values) == (10, 5, 256, (1.0, 1.5, 5.0))
+    assert s.recipe.step == pytest.approx(2.5 * (8 / 255) / 5) and s.recipe.n_train == 10_000

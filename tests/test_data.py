@@ -189,6 +189,7 @@ def test_to_rgb_and_split():
     s1, s2 = data.make_split(100, 50, 40, 30, 20, seed=3), data.make_split(100, 50, 40, 30, 20, seed=3)
     np.testing.assert_array_equal(s1.train, s2.train)
     assert not set(s1.train) & set(s1.surrogate) and len(s1.test) == 20
+    assert sorted([*s1.train, *s1.surrogate, *s1.unused]) == list(range(100))  # held out: the 30 left
     with pytest.raises(DataError, match="n_train \\+ n_surrogate"):
         data.make_split(100, 50, 80, 30, 20, seed=0)
 

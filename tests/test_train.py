@@ -42,3 +42,41 @@ def test_label_smoothing_trains_on_smoothed_one_hot_labels():
     assert model.loss.get_config()["label_smoothing"] == 0.2
     train.fit(model, x, y, epochs=1, learning_rate=1e-3, batch_size=8, seed=0)
     assert model.loss == "sparse_categorical_crossentropy"
+
+
+def test_distillation_loss_is_t_squared_cross_entropy_at_temperature():
+    import pytest
+
+    from diva_lib import zoo
+
+    probs = np.array([[0.7, 0.2, 0.1, 0.0]], np.float32)
+    assert zoo.distillation_targets(probs)[0, :3] == pytest.approx([0.7, 0.2, 0.1], abs=2e-3)
+    soft = zoo.distillation_targets(probs, 10.0)
+    assert soft.argmax() == 0 and soft.max() < 0.4 and soft.min() > 0.1  # flatter, same order
+    with pytest.raises(ValueError, match="temperature=0"):
+        zoo.distillation_targets(probs, 0)
+    student = np.array([[0.5, 0.3, 0.1, 0.1]], np.float32)
+    loss = float(train.distillation_loss(10.0)(soft, student)[0])
+    tempered = np.exp(np.log(student) / 10) / np.exp(np.log(student) / 10).sum()
+    assert loss == pytest.approx(100 * -(soft * np.log(tempered)).sum(), rel=1e-4)
+
+
+def test_pgd_accuracy_never_exceeds_clean_accuracy_and_equals_it_at_zero_budget():
+    tf_keras.utils.set_random_seed(0)
+    inp = tf_keras.Input((4, 4, 3))
+    model = tf_keras.Model(inp, tf_keras.layers.Dense(2, activation="softmax")(tf_keras.layers.Flatten()(inp)))
+    x = np.random.default_rng(3).random((64, 4, 4, 3)).astype(np.float32)
+    y = (x.mean((1, 2, 3)) > 0.5).astype(np.int64)
+    train.fit(model, x, y, epochs=20, learning_rate=3e-2, batch_size=16, seed=0)
+    clean = float((model.predict(x, verbose=0).argmax(1) == y).mean())
+    assert train.pgd_accuracy(model, x, y, eps=1e-9, step=1e-9, steps=2) == clean
+    assert train.pgd_accuracy(model, x, y, eps=0.3, step=0.05, steps=10) < clean
+
+
+def test_adversarial_fit_stops_when_asked():
+    model = _bn_model()
+    x = np.random.default_rng(4).random((32, 4, 4, 3)).astype(np.float32)
+    seen = []
+    history = train.adversarial_fit(model, x, np.arange(32) % 2, epochs=5, learning_rate=1e-3, batch_size=16, seed=0,
+                                    eps=0.03, step=0.01, steps=2, stop=lambda epoch: seen.append(epoch) or epoch == 1)
+    assert len(history) == 2 and seen == [0, 1]

@@ -27,7 +27,7 @@ KINDS = ("pruned", "pruned_quantized")
 class Settings(ChapterSettings):
     """Parameters of the pruning chapter."""
 
-    archs: tuple[str, ...] = per_profile(("mobilenet",), ("mobilenet",), config.ARCHS)
+    archs: tuple[str, ...] = per_profile(("mobilenet",), config.ARCHS, config.ARCHS)
     target_sparsity: float = 0.8  # final share of zero weights (the authors' artifact: 0.8)
     n_eval: int = per_profile(32, 256, 3000)  # images per architecture
     c: float = 1.0  # DIVA's balance between the two models
@@ -63,7 +63,8 @@ def settings_table(s: Settings) -> pd.DataFrame:
         "instability": ("images where exactly one of the two models is correct", "the same, on the test set; "
                         "disagreement (any two different predictions) beside it"),
         "evaluation set": ("3,000 images all models classify correctly",
-                           f"the first {s.n_eval} test images all three models classify correctly, per architecture"),
+                           f"the first {s.n_eval} test images of the split's second half (disjoint from the "
+                           "quantization chapter's sets) all three models classify correctly, per architecture"),
         "seed": ("not stated", s.seed),
     })
 
@@ -116,7 +117,9 @@ def run(s: Settings) -> ChapterResult:
         models.check(f"{arch} int8", "int8_minus_fp32", int8["accuracy"].value - orig_acc.value)
         stat_rows += [_stat_row(arch, "original", {"accuracy": orig_acc, "gzip_kb": orig_kb}),
                       _stat_row(arch, "int8 (QAT)", int8)]
-        x, y = evaluate.select_eval_set(x_test, y_test, [e.fp32, p.pruned_tflite, p.pruned_qat_tflite], s.n_eval)
+        half = len(y_test) // 2  # the second half of the test split: disjoint from the quantization chapter's sets
+        x, y = evaluate.select_eval_set(x_test[half:], y_test[half:], [e.fp32, p.pruned_tflite, p.pruned_qat_tflite],
+                                        s.n_eval)
         models.check(f"{arch} eval set", "n_rate", len(y))
         json_out[arch] = {"original": {"accuracy": orig_acc.value, "gzip_kb": orig_kb},
                           "int8": {"accuracy": int8["accuracy"].value, "instability": int8["instability"].value},

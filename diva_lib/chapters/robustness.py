@@ -26,9 +26,11 @@ class Settings(ChapterSettings):
     """Parameters of the robust-training chapter."""
 
     arch: str = "mobilenet"  # the architecture trained robustly (MobileNet fits the 2-core budget)
-    adv_epochs: int = per_profile(1, 1, 2)  # epochs of PGD adversarial fine-tuning
-    adv_steps: int = per_profile(1, 3, 7)  # PGD steps of the inner maximisation
+    adv_epochs: int = per_profile(1, 10, 10)  # at most this many epochs of PGD adversarial fine-tuning
+    adv_steps: int = per_profile(1, 5, 7)  # PGD steps of the inner maximisation
     adv_eps: float = 8 / 255  # training ε (MadryLab's ImageNet model: 8/255)
+    adv_n_train: int = per_profile(512, 10_000, 20_000)  # training images of adversarial training and QAT
+    adv_n_check: int = per_profile(64, 500, 1000)  # held-out images whose PGD accuracy stops the training
     c_values: tuple[float, ...] = (1.0, 1.5, 5.0)  # DIVA c values (the paper: 1, 1.5, 5)
     n_eval: int = per_profile(48, 256, 3000)  # test images attacked
 
@@ -40,9 +42,10 @@ class Settings(ChapterSettings):
             raise config.ParameterError(f"parameter 'adv_eps'={self.adv_eps!r} must be in (0, 0.5], e.g. 8/255")
 
     @property
-    def adv_step(self) -> float:
-        """Step of the training PGD (Madry et al.'s rule: 2.5 ε / steps)."""
-        return 2.5 * self.adv_eps / self.adv_steps
+    def recipe(self) -> zoo.RobustRecipe:
+        """How the robust original and its adversarial QAT are trained."""
+        return zoo.RobustRecipe(max_epochs=self.adv_epochs, steps=self.adv_steps, eps=self.adv_eps,
+                                n_train=self.adv_n_train, n_check=self.adv_n_check)
 
     @property
     def cfg(self) -> config.Profile:
@@ -55,10 +58,12 @@ def settings_table(s: Settings) -> pd.DataFrame:
     cfg = s.cfg
     return report.settings_table({
         "robust original": ("MadryLab robust ResNet50 (PyTorch, ImageNet, PGD ε = 8/255)",
-                            f"{s.arch} on {cfg.dataset}: the standard original fine-tuned {s.adv_epochs} epoch(s) "
-                            f"with PGD-{s.adv_steps} adversarial training, ε = {s.adv_eps * 255:.0f}/255, step "
-                            f"{s.adv_step * 255:.2f}/255"),
-        "adapted model": ("quantized version of the robust model", f"QAT {cfg.qat_summary()} (clean), int8 TFLite"),
+                            f"{s.arch} on {cfg.dataset}: the standard original fine-tuned with PGD-{s.adv_steps} "
+                            f"adversarial training (ε = {s.adv_eps * 255:.0f}/255, step {s.recipe.step * 255:.2f}/255, "
+                            f"{s.adv_n_train} images) until its PGD accuracy on {s.adv_n_check} held-out images "
+                            f"stops rising, at most {s.adv_epochs} epochs"),
+        "adapted model": ("quantized version of the robust model", f"adversarial QAT, {cfg.qat_epochs} epoch(s) with "
+                          "the same PGD, activation ranges calibrated first; int8 TFLite"),
         "attacks": ("PGD, DIVA with c ∈ {1, 1.5, 5}",
                     f"PGD, DIVA with c ∈ {{{', '.join(f'{c:g}' for c in s.c_values)}}}, on the robust and on the "
                     "non-robust pair"),
@@ -138,10 +143,9 @@ def run(s: Settings) -> ChapterResult:
     data = zoo.load_data(cfg, s.seed)
     t = time.perf_counter()
     plain = zoo.get(s.arch, cfg, s.seed, stand_in=data)
-    robust = zoo.get_robust(s.arch, cfg, s.seed, epochs=s.adv_epochs, eps=s.adv_eps, step=s.adv_step,
-                            steps=s.adv_steps, stand_in=data)
+    robust = zoo.get_robust(s.arch, cfg, s.seed, s.recipe, stand_in=data)
     build = {"this call (s)": round(time.perf_counter() - t, 1),
-             **{k: round(v, 1) for k, v in {**plain.build_seconds, **robust.build_seconds}.items()}}
+             **{k: round(v, 1) for k, v in {**plain.build_seconds, **robust.build_seconds}.items() if k.endswith("_s")}}
     x, y = data.x_test[: s.n_eval], data.y_test[: s.n_eval]
     bs = cfg.attack_batch_size
     pairs, rows, clean, js, reports = {}, [], {}, {}, {}
@@ -159,8 +163,10 @@ def run(s: Settings) -> ChapterResult:
     models = _models_table(s.arch, cfg.dataset, checks, acc, pairs, len(y))
     first = f"DIVA c={s.c_values[0]:g}"
     result = ChapterResult("robust", s.profile, settings_table(s), models, data={
-        "seed": s.seed, "arch": s.arch, "n_eval": int(len(y)), "adv_epochs": s.adv_epochs, "adv_steps": s.adv_steps,
-        "adv_eps": s.adv_eps, "attack": {"eps": ATTACK.eps, "step": ATTACK.step, "steps": ATTACK.steps,
+        "seed": s.seed, "arch": s.arch, "n_eval": int(len(y)), "adv_max_epochs": s.adv_epochs,
+        "adv_epochs_run": robust.build_seconds["epochs_run"],
+        "heldout_pgd_acc": robust.build_seconds["heldout_pgd_acc"], "adv_steps": s.adv_steps, "adv_eps": s.adv_eps,
+        "adv_n_train": s.adv_n_train, "attack": {"eps": ATTACK.eps, "step": ATTACK.step, "steps": ATTACK.steps,
                                          "random_start": False, "second_attack": "CW-L∞ margin loss"},
         "clean_acc": acc["robust"]["int8"].value, "clean_acc_fp32": acc["robust"]["fp32"].value,
         "robust_acc_pgd": pairs["robust"].robust_acc["PGD"].value,
