@@ -355,45 +355,69 @@ def activation_ranges(qat: tf_keras.Model) -> dict[str, tuple[tf.Variable, tf.Va
     return {k: (d["min"], d["max"]) for k, d in found.items() if set(d) == {"min", "max"}}
 
 
+class _RangeProbe:
+    """Training-mode passes of a QAT model with BatchNormalization frozen, traced once, that read its activation ranges.
+
+    Each batch's extremes are read out of the quantizers' own moving-average update (inverted
+    exactly); the activation ranges are restored after every pass. The weight quantizers keep the
+    ranges of the current weights, as any training step sets them.
+    """
+
+    def __init__(self, qat: tf_keras.Model):
+        self.ranges = activation_ranges(qat)
+        self._bns = [m for m in qat.submodules if isinstance(m, tf_keras.layers.BatchNormalization)]
+        self._trainable = [bn.trainable for bn in self._bns]
+        for bn in self._bns:
+            bn.trainable = False  # Keras 2: a frozen BatchNormalization runs in inference mode
+        self._forward = tf.function(lambda xb: qat(xb, training=True))
+
+    def close(self) -> None:
+        """Give every BatchNormalization layer back its trainable flag."""
+        for bn, trainable in zip(self._bns, self._trainable, strict=True):
+            bn.trainable = trainable
+
+    def observe(self, x: np.ndarray, batch_size: int) -> dict[str, tuple[float, float]]:
+        """The mean over batches of each quantizer's (min, max) on `x`."""
+        keys = list(self.ranges)
+        flat = [v for k in keys for v in self.ranges[k]]
+        saved = np.array([v.numpy() for v in flat], np.float32)
+        sums, n = np.zeros(len(flat)), 0
+        try:
+            for start in range(0, len(x), batch_size):
+                before = np.array([v.numpy() for v in flat], np.float32)
+                self._forward(tf.constant(x[start : start + batch_size], tf.float32))
+                after = np.array([v.numpy() for v in flat], np.float32)
+                sums += before + (after - before) / (1 - _EMA_DECAY)  # float32, as the variables are
+                n += 1
+        finally:
+            for v, value in zip(flat, saved, strict=True):
+                v.assign(value)
+        means = sums / max(n, 1)
+        return {k: (float(means[2 * i]), float(means[2 * i + 1])) for i, k in enumerate(keys)}
+
+
 def observed_ranges(qat: tf_keras.Model, x: np.ndarray, batch_size: int = 64) -> dict[str, tuple[float, float]]:
     """The range each activation quantizer of a QAT model sees on `x`: the mean over batches of (min, max).
 
-    That mean is where tfmot's moving average settles. One training-mode pass per batch reads
-    each batch's extremes out of the quantizers' own moving-average update (inverted exactly),
-    with BatchNormalization frozen to its inference statistics. The activation ranges are restored
-    after; the weight quantizers keep the ranges of the current weights, as any training step sets them.
+    That mean is where tfmot's moving average settles. The quantizers see the activations of the
+    model in inference mode; the activation ranges are left as they were.
     """
-    ranges = activation_ranges(qat)
-    bns = [m for m in qat.submodules if isinstance(m, tf_keras.layers.BatchNormalization)]
-    saved_vars = [(v, v.numpy()) for pair in ranges.values() for v in pair]
-    saved_trainable = [bn.trainable for bn in bns]
-    sums = {k: np.zeros(2) for k in ranges}
-    n = 0
+    probe = _RangeProbe(qat)
     try:
-        for bn in bns:
-            bn.trainable = False  # Keras 2: a frozen BatchNormalization runs in inference mode
-        forward = tf.function(lambda xb: qat(xb, training=True))
-        for start in range(0, len(x), batch_size):
-            before = {k: (lo.numpy(), hi.numpy()) for k, (lo, hi) in ranges.items()}
-            forward(tf.constant(x[start : start + batch_size], tf.float32))
-            for k, (lo, hi) in ranges.items():
-                for i, (old, var) in enumerate(zip(before[k], (lo, hi), strict=True)):
-                    sums[k][i] += old + (var.numpy() - old) / (1 - _EMA_DECAY)
-            n += 1
+        return probe.observe(x, batch_size)
     finally:
-        for bn, trainable in zip(bns, saved_trainable, strict=True):
-            bn.trainable = trainable
-        for v, value in saved_vars:
-            v.assign(value)
-    return {k: (float(s[0] / n), float(s[1] / n)) for k, s in sums.items()}
+        probe.close()
 
 
-def calibrate(qat: tf_keras.Model, x: np.ndarray, batch_size: int = 64,
-              passes: int = 3) -> dict[str, tuple[float, float]]:
-    """Set every activation quantizer's range to what it sees on `x` (before QAT; tfmot starts them at ±6).
+def calibrate(qat: tf_keras.Model, x: np.ndarray, batch_size: int = 64, max_passes: int = 10,
+              tolerance: float = 0.01) -> dict[str, tuple[float, float]]:
+    """Set every activation quantizer's range to what it sees on `x`.
 
-    A pass measures each quantizer under the ranges of the previous pass, so a range that clipped
-    its layer's output stops distorting the layers after it; a few passes settle. Returns the ranges.
+    Before QAT this replaces tfmot's ±6 starting ranges; after QAT and BatchNormalization
+    recalibration it fits them to the settled weights and statistics. A pass measures each
+    quantizer under the ranges of the previous pass, so a range that clipped its layer's output
+    stops distorting the layers after it; passes repeat until no end moves by more than
+    `tolerance` of its range's width (at most `max_passes`). Returns the ranges.
     """
     if len(x) == 0:
         raise ValueError("calibrate needs at least one image, e.g. 512 training images")
@@ -401,11 +425,22 @@ def calibrate(qat: tf_keras.Model, x: np.ndarray, batch_size: int = 64,
         leaf = v.name.split("/")[-1].split(":")[0]
         if leaf in ("quantize_layer_min", "quantize_layer_max"):
             v.assign(min(float(x.min()), 0.0) if leaf.endswith("min") else max(float(x.max()), 0.0))
-    ranges = activation_ranges(qat)
+    probe = _RangeProbe(qat)
+    ranges = probe.ranges
     seen: dict[str, tuple[float, float]] = {}
-    for _ in range(passes):
-        seen = observed_ranges(qat, x, batch_size)
-        for k, (lo, hi) in seen.items():
-            ranges[k][0].assign(min(lo, 0.0))  # tfmot keeps 0 inside every range, as TFLite requires
-            ranges[k][1].assign(max(hi, 0.0))
+    try:
+        for _ in range(max_passes):
+            before = {k: (float(lo.numpy()), float(hi.numpy())) for k, (lo, hi) in ranges.items()}
+            seen = probe.observe(x, batch_size)
+            moved = 0.0
+            for k, (lo, hi) in seen.items():
+                lo, hi = min(lo, 0.0), max(hi, 0.0)  # tfmot keeps 0 inside every range, as TFLite requires
+                ranges[k][0].assign(lo)
+                ranges[k][1].assign(hi)
+                width = max(hi - lo, 1e-6)
+                moved = max(moved, abs(lo - before[k][0]) / width, abs(hi - before[k][1]) / width)
+            if moved <= tolerance:
+                break
+    finally:
+        probe.close()
     return seen

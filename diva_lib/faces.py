@@ -168,7 +168,7 @@ def get_models(setting: FaceSetting, seed: int, task: FaceTask, cache: ModelCach
             "train_share": setting.train_share,
             "finetune_epochs": setting.finetune_epochs, "finetune_lr": setting.finetune_lr}
     qcfg = {"role": "face_qat", "parent": ocfg, "qat_epochs": setting.qat_epochs, "qat_lr": setting.qat_lr,
-            "input_quantizer": "exact", "ranges": "calibrated"}
+            "input_quantizer": "exact", "ranges": "calibrated before and after, to 1 %"}
 
     def build_pretrained(tmp: Path) -> None:
         train.set_seed(seed)
@@ -203,6 +203,7 @@ def get_models(setting: FaceSetting, seed: int, task: FaceTask, cache: ModelCach
         train.fit(qat, x, y, epochs=setting.qat_epochs, learning_rate=setting.qat_lr, batch_size=setting.batch_size,
                   seed=seed, desc="face QAT")
         train.recalibrate_batchnorm(qat, task.x_train, setting.bn_batches, setting.batch_size)
+        adapt.calibrate(qat, task.x_train[:: max(1, len(task.x_train) // adapt.CALIBRATION_IMAGES)])
         qat.save_weights(str(tmp / "weights.h5"))
         adapt.to_tflite_int8(qat, tmp / "model_int8.tflite", task.x_train[:: max(1, len(task.x_train) // 64)])
 

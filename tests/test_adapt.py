@@ -219,7 +219,7 @@ def test_copy_float_weights_recovers_the_original_from_its_qat_model():
 @pytest.mark.parametrize("arch", ARCHS)
 def test_after_qat_every_activation_range_is_tight_around_what_it_sees(arch, smoke_zoo, smoke_data):
     qat = smoke_zoo(arch).qat.model
-    seen = adapt.observed_ranges(qat, smoke_data.x_train[:256])
+    seen = adapt.observed_ranges(qat, smoke_data.x_train[: adapt.CALIBRATION_IMAGES])  # the images QAT trained on
     stored = {k: (float(lo.numpy()), float(hi.numpy())) for k, (lo, hi) in adapt.activation_ranges(qat).items()}
     assert len(seen) > 10 and seen.keys() == stored.keys()
     for k, (lo, hi) in seen.items():

@@ -87,3 +87,24 @@ def test_centroid_shift_counts_attacked_points_nearer_another_centroid():
 def test_class_centroids_are_class_means():
     f = np.array([[0.0], [2.0], [5.0]])
     assert representations.class_centroids(f, np.array([0, 0, 1]), classes=2).tolist() == [[1.0], [5.0]]
+
+
+@pytest.mark.needs_data("mnist")
+def test_attack_set_tops_up_the_test_zeros_with_held_out_training_zeros():
+    import tf_keras
+
+    from diva_lib import zoo
+
+    inp = tf_keras.Input((32, 32, 3))
+    says_zero = tf_keras.Model(inp, tf_keras.layers.Dense(10, activation="softmax", kernel_initializer="zeros",
+                                                          bias_initializer=tf_keras.initializers.Constant(
+                                                              [5.0] + [0.0] * 9))(tf_keras.layers.Flatten()(inp)))
+    s = representations.Settings.resolve("smoke", 0, n_attack=12)
+    entry = zoo.ZooEntry("mobilenet", says_zero, says_zero, says_zero)
+    x_test = np.zeros((5, 32, 32, 3), np.float32)
+    x, y = representations.attack_set(s, entry, x_test)
+    held, labels = zoo.held_out(s.cfg, 0)
+    assert len(x) == 12 and (y == 0).all()
+    np.testing.assert_array_equal(x[:5], x_test)
+    np.testing.assert_array_equal(x[5:], held[labels == 0][:7])  # training images no model was trained on
+    assert len(representations.attack_set(s, entry, np.zeros((20, 32, 32, 3), np.float32))[0]) == 12
