@@ -150,10 +150,11 @@ def test_threat_pairs():
     from types import SimpleNamespace
 
     entry = SimpleNamespace(fp32="true original", qat="true QAT")
-    surrogates = SimpleNamespace(fp32="surrogate original", qat="surrogate QAT")
+    surrogates = SimpleNamespace(semiblackbox="original from the adapted model", blackbox="original from scratch",
+                                 blackbox_qat="its QAT")
     assert threat.crafting_pair("whitebox", entry, surrogates) == ("true original", "true QAT")
-    assert threat.crafting_pair("semiblackbox", entry, surrogates) == ("surrogate original", "true QAT")
-    assert threat.crafting_pair("blackbox", entry, surrogates) == ("surrogate original", "surrogate QAT")
+    assert threat.crafting_pair("semiblackbox", entry, surrogates) == ("original from the adapted model", "true QAT")
+    assert threat.crafting_pair("blackbox", entry, surrogates) == ("original from scratch", "its QAT")
     with pytest.raises(ValueError, match="needs surrogates"):
         threat.crafting_pair("blackbox", entry)
     with pytest.raises(ValueError, match="threat='greybox'"):
