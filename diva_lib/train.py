@@ -181,8 +181,9 @@ def adversarial_fit(model: tf_keras.Model, x: np.ndarray, y: np.ndarray, *, epoc
             losses = []
             for s in range(0, len(x), batch_size):
                 idx = order[s : s + batch_size]
-                noise = rng.uniform(-eps, eps, x[idx].shape).astype(np.float32)
-                losses.append(float(train_step(tf.constant(x[idx]), tf.constant(y[idx]), tf.constant(noise))))
+                xb = np.asarray(x[idx], np.float32)  # an ImageSet decodes just this batch
+                noise = rng.uniform(-eps, eps, xb.shape).astype(np.float32)
+                losses.append(float(train_step(tf.constant(xb), tf.constant(y[idx]), tf.constant(noise))))
                 bar.update()
             history.append(float(np.mean(losses)))
             if stop is not None and stop(epoch):

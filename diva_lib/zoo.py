@@ -131,6 +131,11 @@ def _quantize(model: tf_keras.Model, preserve_sparsity: bool = False,
         return adapt.quantize(model, preserve_sparsity, calibration)
 
 
+def _head(x: np.ndarray | stream.ImageSet, n: int) -> np.ndarray | stream.ImageSet:
+    """The first n images (an ImageSet stays undecoded)."""
+    return x.subset(np.arange(min(n, len(x)))) if isinstance(x, stream.ImageSet) else x[:n]
+
+
 def _original_copy(arch: str, profile: Profile, seed: int, cache: ModelCache) -> tf_keras.Model:
     """A fresh model holding the cached original's weights (seeded, for training that starts from it)."""
     train.set_seed(seed)
@@ -183,7 +188,7 @@ def _train_qat(arch: str, profile: Profile, fp32_dir: Path, x: np.ndarray, y: np
     train.set_seed(seed)
     fp32 = _fresh(arch, profile)
     fp32.load_weights(fp32_dir / "weights.h5")
-    x, y = x[: profile.finetune_images], y[: profile.finetune_images]
+    x, y = _head(x, profile.finetune_images), y[: profile.finetune_images]
     qat = _quantize(fp32, calibration=x)
     train.fit(qat, x, y, epochs=profile.qat_epochs, learning_rate=profile.qat_learning_rate,
               batch_size=profile.batch_size, seed=seed, desc=desc, checkpoint_dir=checkpoints)
@@ -360,7 +365,7 @@ def get_pruned(arch: str, profile: Profile, seed: int, target_sparsity: float = 
     need_data = _Data(profile, seed, stand_in)
 
     def build_pruned(tmp: Path) -> None:
-        x, y = (v[: profile.finetune_images] for v in (need_data().x_train, need_data().y_train))
+        x, y = _head(need_data().x_train, profile.finetune_images), need_data().y_train[: profile.finetune_images]
         model = _original_copy(arch, profile, seed, cache)
         steps = profile.prune_epochs * -(-len(x) // profile.batch_size)
         wrapped = adapt.prune(model, target_sparsity, end_step=max(1, int(0.6 * steps)))
@@ -373,7 +378,7 @@ def get_pruned(arch: str, profile: Profile, seed: int, target_sparsity: float = 
         adapt.to_tflite_float(stripped, tmp / "model_float.tflite")
 
     def build_pruned_qat(tmp: Path) -> None:
-        x, y = (v[: profile.finetune_images] for v in (need_data().x_train, need_data().y_train))
+        x, y = _head(need_data().x_train, profile.finetune_images), need_data().y_train[: profile.finetune_images]
         train.set_seed(seed)
         pruned = _fresh(arch, profile)
         pruned.load_weights(cache.path("pruned", pcfg) / "weights.h5")
@@ -402,8 +407,9 @@ class RobustRecipe:
     """PGD adversarial training of the robust original (§5.5) and the adversarial QAT of its adapted model.
 
     Training runs at most `max_epochs` on the first `n_train` training images and stops once the
-    PGD accuracy on `n_check` held-out images has not risen for `patience` epochs; the best epoch's
-    weights are kept. The check attacks with PGD-10, step 2.5 ε / 10, no random start.
+    PGD accuracy on the first `n_check` images of the surrogate split (held out from these models)
+    has not risen for `patience` epochs; the best epoch's weights are kept. The check attacks with
+    PGD-10, step 2.5 ε / 10, no random start.
     """
 
     max_epochs: int
@@ -435,15 +441,15 @@ def get_robust(arch: str, profile: Profile, seed: int, recipe: RobustRecipe, cac
     check_seed(seed)
     cache = cache or ModelCache()
     get(arch, profile, seed, cache, stand_in)  # the starting point
-    rcfg = robust_config(arch, profile, seed, recipe)
+    rcfg = robust_config(arch, profile, seed, recipe) | {"check_set": "surrogate split"}
     rqcfg = _qat_of("robust_qat", rcfg, profile) | {"adversarial": True}
     need_data = _Data(profile, seed, stand_in)
     adv = {"eps": recipe.eps, "step": recipe.step, "steps": recipe.steps, "batch_size": profile.batch_size}
 
     def build_robust(tmp: Path) -> None:
         d = need_data()
-        x, y = d.x_train[: recipe.n_train], d.y_train[: recipe.n_train]
-        xh, yh = (v[: recipe.n_check] for v in held_out(profile, seed))
+        x, y = _head(d.x_train, recipe.n_train), d.y_train[: recipe.n_train]
+        xh, yh = _head(d.x_surrogate, recipe.n_check), d.y_surrogate[: recipe.n_check]  # no robust model sees them
         model = _original_copy(arch, profile, seed, cache)
         checks: list[float] = []
         best: list = [-1.0, None]
@@ -464,7 +470,7 @@ def get_robust(arch: str, profile: Profile, seed: int, recipe: RobustRecipe, cac
 
     def build_qat(tmp: Path) -> None:
         d = need_data()
-        x, y = d.x_train[: recipe.n_train], d.y_train[: recipe.n_train]
+        x, y = _head(d.x_train, recipe.n_train), d.y_train[: recipe.n_train]
         t = time.perf_counter()
         train.set_seed(seed)
         fp32 = _fresh(arch, profile)
