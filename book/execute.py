@@ -4,7 +4,8 @@
 
 Executed notebooks go to book/notebooks/ (written to a temporary file, then renamed), and
 per-notebook seconds and peak RSS of the kernel to results/<profile>/timings.json (or the name
-given with --timings).
+given with --timings), with the machine: CPU, cores, AVX-512, and MobileNet training images per
+second measured at the start, from which the total is normalised to the fast 2-core kind.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from diva_lib import report  # noqa: E402
+from diva_lib import calibration, report  # noqa: E402
 from diva_lib.cache import ModelCache  # noqa: E402
 
 
@@ -75,6 +76,14 @@ def run(src: Path, out_dir: Path, profile: str, params: tuple[str, ...] = ()) ->
     return {"seconds": round(seconds, 1), "peak_rss_mb": round(peak[0], 1)}
 
 
+def machine_record() -> dict:
+    """The CPU this run executes on and its MobileNet training speed, measured now in a fresh process."""
+    code = "from diva_lib import calibration; print(calibration.mobilenet_train_ips())"
+    ips = float(subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True,
+                               text=True).stdout.strip().splitlines()[-1])
+    return {**calibration.machine(), "mobilenet_train_ips": round(ips, 1)}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -100,11 +109,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"removed {removed} unfinished model build(s) from the cache", flush=True)
     path = report.results_path(args.profile, args.timings)
     timings = report.load_json(path) if args.only and path.is_file() else {}
+    timings["machine"] = machine_record()
+    print(f"   machine: {timings['machine']}", flush=True)
     for src in sources:
         print(f"== {src.stem} ({args.profile})", flush=True)
         timings[src.stem] = run(src, args.out, args.profile, tuple(args.param))
         print(f"   {timings[src.stem]}", flush=True)
-        timings["total_seconds"] = round(sum(v["seconds"] for k, v in timings.items() if k != "total_seconds"), 1)
+        total = sum(v["seconds"] for v in timings.values() if isinstance(v, dict) and "seconds" in v)
+        ips = timings["machine"]["mobilenet_train_ips"]
+        timings |= {"total_seconds": round(total, 1),
+                    "normalised_total_seconds": round(calibration.normalised(total, ips), 1)}
         report.save_json(timings, path)  # after every notebook, so later chapters can show the run so far
     print(f"wrote {path}")
     return 0

@@ -86,8 +86,9 @@ for prof in dict.fromkeys([profile, "default"]):
             continue
         t = report.load_json(path)
         rows = {k: {"minutes": v["seconds"] / 60, "peak RSS (GiB)": v["peak_rss_mb"] / 1024}
-                for k, v in t.items() if isinstance(v, dict)}
-        display(Markdown(f"**{prof}** profile, {what} (`{path.name}`): total {t.get('total_seconds', 0) / 60:.1f} min"))
+                for k, v in t.items() if isinstance(v, dict) and "seconds" in v}
+        display(Markdown(f"**{prof}** profile, {what} (`{path.name}`): total {t.get('total_seconds', 0) / 60:.1f} min"
+                         + report.machine_note(t.get("machine"), t.get("normalised_total_seconds"))))
         display(pd.DataFrame(rows).T.round(2))
 
 # %% [markdown]

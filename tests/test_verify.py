@@ -50,3 +50,11 @@ def test_benchmarks_and_timings_are_not_results(tmp_path):
     write(ref, {"seconds": 80.0, "normalised_seconds": 46.1}, "bench_recipes_mobilenet.json")
     write(ref, {"avx512": True}, "machine.json")
     assert verify.main(["--reference", str(ref), "--fresh", str(write(tmp_path / "new", REF))]) == 0
+
+
+def test_timings_name_the_machine_and_the_normalised_total():
+    from diva_lib import report
+
+    note = report.machine_note({"cpu": "AMD EPYC", "cores": 2, "avx512": False, "mobilenet_train_ips": 93.0}, 600.0)
+    assert note == ", on AMD EPYC (2 cores, no AVX-512, MobileNet 93 img/s): 10.0 min on the fast kind"
+    assert report.machine_note(None, 600.0) == ""
