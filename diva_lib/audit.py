@@ -141,7 +141,8 @@ def check(original: tf_keras.Model, deployed: TFLiteModel, qat: tf_keras.Model |
 def surrogate(original: tf_keras.Model, deployed: TFLiteModel, x: np.ndarray, cache_dir: Path, seed: int,
               epochs: int = 3) -> tf_keras.Model:
     """The deployed model's differentiable stand-in: the original's copy, distilled from the deployed outputs."""
-    path = Path(cache_dir) / f"surrogate-{digest(fingerprint(original), deployed.fingerprint(), x, seed, epochs)}.h5"
+    key = digest(fingerprint(original), deployed.fingerprint(), x, seed, epochs, zoo.DISTILL_TEMPERATURE)
+    path = Path(cache_dir) / f"surrogate-{key}.h5"
     student = tf_keras.models.clone_model(original)
     if path.is_file():
         student.load_weights(path)
