@@ -343,12 +343,17 @@ _RANGE_SUFFIXES = ("output_min", "output_max", "pre_activation_min", "pre_activa
                    "post_activation_min", "post_activation_max")
 
 
+def _leaf(v: tf.Variable) -> str:
+    """A variable's own name: 'quant_conv1_relu/output_min:0' -> 'output_min'."""
+    return v.name.split("/")[-1].split(":")[0]
+
+
 def activation_ranges(qat: tf_keras.Model) -> dict[str, tuple[tf.Variable, tf.Variable]]:
     """The (min, max) variables of every moving-average activation quantizer of a QAT model, by name."""
     found: dict[str, dict[str, tf.Variable]] = {}
     for layer in qat.layers:
         for v in layer.weights:
-            leaf = v.name.split("/")[-1].split(":")[0]
+            leaf = _leaf(v)
             if leaf in _RANGE_SUFFIXES:
                 kind, end = leaf.rsplit("_", 1)
                 found.setdefault(f"{layer.name}/{kind}", {})[end] = v
@@ -422,9 +427,8 @@ def calibrate(qat: tf_keras.Model, x: np.ndarray, batch_size: int = 64, max_pass
     if len(x) == 0:
         raise ValueError("calibrate needs at least one image, e.g. 512 training images")
     for v in qat.weights:  # the input's all-values quantizer, which starts at [0, 0]
-        leaf = v.name.split("/")[-1].split(":")[0]
-        if leaf in ("quantize_layer_min", "quantize_layer_max"):
-            v.assign(min(float(x.min()), 0.0) if leaf.endswith("min") else max(float(x.max()), 0.0))
+        if _leaf(v) in ("quantize_layer_min", "quantize_layer_max"):
+            v.assign(min(float(x.min()), 0.0) if _leaf(v).endswith("min") else max(float(x.max()), 0.0))
     probe = _RangeProbe(qat)
     ranges = probe.ranges
     seen: dict[str, tuple[float, float]] = {}

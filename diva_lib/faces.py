@@ -198,12 +198,13 @@ def get_models(setting: FaceSetting, seed: int, task: FaceTask, cache: ModelCach
         train.set_seed(seed)
         model = build_vggface_resnet50(len(task.people), setting.image_size)
         model.load_weights(str(cache.path("face_original", ocfg) / "weights.h5"))
-        qat = adapt.quantize(model, calibration=task.x_train[:: max(1, len(task.x_train) // adapt.CALIBRATION_IMAGES)])
+        calibration = task.x_train[:: max(1, len(task.x_train) // adapt.CALIBRATION_IMAGES)]  # every person
+        qat = adapt.quantize(model, calibration=calibration)
         x, y = with_flips(task.x_train, task.y_train)
         train.fit(qat, x, y, epochs=setting.qat_epochs, learning_rate=setting.qat_lr, batch_size=setting.batch_size,
                   seed=seed, desc="face QAT")
         train.recalibrate_batchnorm(qat, task.x_train, setting.bn_batches, setting.batch_size)
-        adapt.calibrate(qat, task.x_train[:: max(1, len(task.x_train) // adapt.CALIBRATION_IMAGES)])
+        adapt.calibrate(qat, calibration)
         qat.save_weights(str(tmp / "weights.h5"))
         adapt.to_tflite_int8(qat, tmp / "model_int8.tflite", task.x_train[:: max(1, len(task.x_train) // 64)])
 

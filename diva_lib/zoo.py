@@ -69,7 +69,7 @@ def held_out(profile: Profile, seed: int) -> tuple[np.ndarray, np.ndarray]:
     if profile.dataset not in ("fashion_mnist", "mnist"):
         raise data.DataError(f"held_out needs an in-memory dataset, not {profile.dataset!r}")
     xtr, ytr = data.load_idx(profile.dataset, "train")
-    s = data.make_split(len(xtr), 10_000, profile.n_train, profile.n_surrogate, 0, seed)
+    s = data.make_split(len(xtr), 0, profile.n_train, profile.n_surrogate, 0, seed)
     return data.to_rgb(xtr[s.unused], profile.image_size), ytr[s.unused]
 
 
@@ -183,13 +183,13 @@ def _train_original(arch: str, profile: Profile, x: np.ndarray, y: np.ndarray, s
 
 
 def _train_qat(arch: str, profile: Profile, fp32_dir: Path, x: np.ndarray, y: np.ndarray, seed: int,
-               desc: str, checkpoints: Path | None = None) -> tf_keras.Model:
+               desc: str, checkpoints: Path | None = None, preserve_sparsity: bool = False) -> tf_keras.Model:
     """QAT fine-tuning of a cached float model, then BatchNormalization recalibration."""
     train.set_seed(seed)
     fp32 = _fresh(arch, profile)
     fp32.load_weights(fp32_dir / "weights.h5")
     x, y = _head(x, profile.finetune_images), y[: profile.finetune_images]
-    qat = _quantize(fp32, calibration=x)
+    qat = _quantize(fp32, preserve_sparsity, calibration=x)
     train.fit(qat, x, y, epochs=profile.qat_epochs, learning_rate=profile.qat_learning_rate,
               batch_size=profile.batch_size, seed=seed, desc=desc, checkpoint_dir=checkpoints)
     train.recalibrate_batchnorm(qat, x, profile.bn_recalibration_batches, profile.batch_size)
@@ -378,17 +378,11 @@ def get_pruned(arch: str, profile: Profile, seed: int, target_sparsity: float = 
         adapt.to_tflite_float(stripped, tmp / "model_float.tflite")
 
     def build_pruned_qat(tmp: Path) -> None:
-        x, y = _head(need_data().x_train, profile.finetune_images), need_data().y_train[: profile.finetune_images]
-        train.set_seed(seed)
-        pruned = _fresh(arch, profile)
-        pruned.load_weights(cache.path("pruned", pcfg) / "weights.h5")
-        qat = _quantize(pruned, preserve_sparsity=True, calibration=x)
-        train.fit(qat, x, y, epochs=profile.qat_epochs, learning_rate=profile.qat_learning_rate,
-                  batch_size=profile.batch_size, seed=seed, desc=f"{arch} pruned QAT")
-        train.recalibrate_batchnorm(qat, x, profile.bn_recalibration_batches, profile.batch_size)
-        adapt.calibrate(qat, x[: adapt.CALIBRATION_IMAGES])
+        d = need_data()
+        qat = _train_qat(arch, profile, cache.path("pruned", pcfg), d.x_train, d.y_train, seed, f"{arch} pruned QAT",
+                         preserve_sparsity=True)
         qat.save_weights(tmp / "weights.h5")
-        adapt.to_tflite_int8(qat, tmp / "model_int8.tflite", x[:200])
+        adapt.to_tflite_int8(qat, tmp / "model_int8.tflite", d.x_train[:200])
 
     def build_original_float(tmp: Path) -> None:
         adapt.to_tflite_float(entry.fp32.model, tmp / "model_float.tflite")
