@@ -21,7 +21,10 @@ _CONV_TYPES = (tf_keras.layers.Conv2D, tf_keras.layers.DepthwiseConv2D, tf_keras
 
 
 class OutputQuantizeConfig(_q.QuantizeConfig):
-    """No weight quantizers; an 8-bit moving-average quantizer on the layer output."""
+    """No weight quantizers; a moving-average quantizer (8 bits unless told) on the layer output."""
+
+    def __init__(self, num_bits: int = 8):
+        self.num_bits = int(num_bits)
 
     def get_weights_and_quantizers(self, layer):
         return []
@@ -36,10 +39,11 @@ class OutputQuantizeConfig(_q.QuantizeConfig):
         pass
 
     def get_output_quantizers(self, layer):
-        return [_q.quantizers.MovingAverageQuantizer(num_bits=8, per_axis=False, symmetric=False, narrow_range=False)]
+        return [_q.quantizers.MovingAverageQuantizer(num_bits=self.num_bits, per_axis=False, symmetric=False,
+                                                     narrow_range=False)]
 
     def get_config(self):
-        return {}
+        return {"num_bits": self.num_bits}
 
 
 class NoOpQuantizeConfig(OutputQuantizeConfig):
@@ -50,21 +54,23 @@ class NoOpQuantizeConfig(OutputQuantizeConfig):
 
 
 class InputRangeQuantizeConfig(OutputQuantizeConfig):
-    """An 8-bit quantizer over a fixed, known output range (the Preprocess layer's affine map of [0, 1] pixels).
+    """A quantizer (8 bits unless told) over the Preprocess layer's exact output range for [0, 1] pixels.
 
     tfmot's moving-average quantizer starts at [-6, 6] and moves 0.1 % per training batch, so a
     mean-subtracted 0-255 input (caffe, VGGFace2: about [-124, 151]) stays clipped for thousands
     of batches; the exact range needs no training.
     """
 
-    def __init__(self, low: float, high: float):
+    def __init__(self, low: float, high: float, num_bits: int = 8):
+        super().__init__(num_bits)
         self.low, self.high = float(low), float(high)
 
     def get_output_quantizers(self, layer):
-        return [_q.quantizers.FixedQuantizer(num_bits=8, init_min=self.low, init_max=self.high, narrow_range=False)]
+        return [_q.quantizers.FixedQuantizer(num_bits=self.num_bits, init_min=self.low, init_max=self.high,
+                                             narrow_range=False)]
 
     def get_config(self):
-        return {"low": self.low, "high": self.high}
+        return {"low": self.low, "high": self.high, "num_bits": self.num_bits}
 
 
 _SCOPE = {
@@ -88,33 +94,42 @@ def _follows_conv(layer: tf_keras.layers.Layer) -> bool:
     return len(inbound) == 1 and isinstance(inbound[0], _CONV_TYPES)
 
 
-def _annotate(layer: tf_keras.layers.Layer) -> tf_keras.layers.Layer:
+def _annotate(layer: tf_keras.layers.Layer, bits: int = 8) -> tf_keras.layers.Layer:
     if isinstance(layer, Preprocess):
-        return _q.quantize_annotate_layer(layer, InputRangeQuantizeConfig(*preprocess_range(layer)))
+        return _q.quantize_annotate_layer(layer, InputRangeQuantizeConfig(*preprocess_range(layer), bits))
     if isinstance(layer, tf_keras.layers.BatchNormalization) and not _follows_conv(layer):
-        return _q.quantize_annotate_layer(layer, OutputQuantizeConfig())
+        return _q.quantize_annotate_layer(layer, OutputQuantizeConfig(bits))
     if isinstance(layer, (tf_keras.layers.Concatenate, tf_keras.layers.AveragePooling2D)):
         return _q.quantize_annotate_layer(layer, NoOpQuantizeConfig())
     return layer
 
 
 def quantize(model: tf_keras.Model, preserve_sparsity: bool = False,
-             calibration: np.ndarray | ImageSet | None = None) -> tf_keras.Model:
-    """Wrap a float model for 8-bit quantization-aware training (weights copied, not trained).
+             calibration: np.ndarray | ImageSet | None = None, bits: int = 8) -> tf_keras.Model:
+    """Wrap a float model for quantization-aware training (weights copied, not trained), 8 bits unless told.
 
     With `preserve_sparsity`, tfmot's pruning-preserving scheme keeps pruned weights at zero.
     The preprocessed input is quantized over its exact range (`InputRangeQuantizeConfig`), not
     over tfmot's moving-average range, which clips wide inputs such as caffe's 0-255 means.
     With `calibration` images, every activation range starts where its activations are
-    (`calibrate` on the first `CALIBRATION_IMAGES`), not at tfmot's ±6.
+    (`calibrate` on the first `CALIBRATION_IMAGES`), not at tfmot's ±6. With `bits` other than 8,
+    weights and every activation, the input included, use tfmot's experimental n-bit scheme (a
+    QAT graph only: TFLite deploys 8 bits).
 
     Example:
         >>> qat = quantize(model, calibration=x_train)  # doctest: +SKIP
     """
-    annotated = tf_keras.models.clone_model(model, clone_function=_annotate)
+    if isinstance(bits, bool) or not isinstance(bits, int) or not 2 <= bits <= 8:
+        raise ValueError(f"bits={bits!r} must be an integer in [2, 8]")
+    if preserve_sparsity and bits != 8:
+        raise ValueError(f"bits={bits} with preserve_sparsity: tfmot preserves sparsity in its 8-bit scheme only")
+    annotated = tf_keras.models.clone_model(model, clone_function=lambda layer: _annotate(layer, bits))
     annotated.set_weights(model.get_weights())
     annotated = _q.quantize_annotate_model(annotated)
     scheme = tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme() if preserve_sparsity else None
+    if bits != 8:
+        scheme = _q.experimental.default_n_bit.DefaultNBitQuantizeScheme(num_bits_weight=bits,
+                                                                          num_bits_activation=bits)
     with _q.quantize_scope(_SCOPE):
         qat = _q.quantize_apply(annotated, scheme) if scheme else _q.quantize_apply(annotated)
     if calibration is not None:

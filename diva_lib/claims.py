@@ -121,6 +121,39 @@ REGISTRY: dict[str, PaperClaim] = {c.id: c for c in (
     _C("robust.same_robust_accuracy", "§5.5", "robust",
        "robust accuracy of the quantized model: 22.63 % for PGD, 21.77 % for DIVA", "difference 0.86 points",
        "the 95 % interval of the PGD − DIVA robust-accuracy difference meets ±5 points", (-0.05, 0.05)),
+    _C("beyond.direct_robustness", "related paper 003, Table 6", "beyond",
+       "quantized networks are more robust against direct attacks the fewer bits they keep (gradient masking)",
+       "MNIST FGSM adversarial accuracy 67.8 % at 8 bits, 75.0 % at 2 bits",
+       "the 95 % interval of PGD evasion at 8 bits − at the lowest width that meets its floor lies above 0 on every "
+       "architecture"),
+    _C("beyond.diva_beats_pgd_bits", "§5.2 asked at 6, 4, 2 bits (beyond)", "beyond",
+       "DIVA outperforms PGD on the quantized model (the paper tests 8 bits only)", "8 bits: 92.3–97 % vs 30.2–50.9 %",
+       "the 95 % interval of DIVA − PGD top-1 success lies above 0 at every width whose model meets its floor"),
+    _C("beyond.diva_beats_pgd_sparsity", "§5.6 asked at other sparsities (beyond)", "beyond",
+       "DIVA always performs better than PGD on pruned models (the paper tests sparsity 0.8 only)",
+       "sparsity 0.8: always above",
+       "the 95 % interval of DIVA − PGD top-1 success lies above 0 at every sparsity, pruned and pruned + int8, "
+       "whose model meets its floor"),
+    _C("beyond.transfer_remains", "related paper 004, §4", "beyond",
+       "adversarial samples remain transferable for both pruned and quantised models",
+       "no number in the text (Figs 2, 4)",
+       "the 95 % interval of every PGD transfer rate between the original and its int8 or pruned model, both "
+       "directions, lies above 50 %"),
+    _C("beyond.diva_transfers_less", "§3's aim, measured as transfer (beyond)", "beyond",
+       "DIVA's images fool the adapted model while the original stays right, so they transfer to the original "
+       "far less than PGD's", "not measured as transfer",
+       "the 95 % interval of PGD − DIVA transfer to the original lies above 0 for the int8 and the pruned model on "
+       "every architecture"),
+    _C("beyond.prior_transfers", "related paper 002, Table I", "beyond",
+       "most adversarial examples crafted on on-device models successfully transfer to the server model",
+       "RFR 0.9–1.0 (8 bits, PGD-10)",
+       "the 95 % interval of the original's error on PGD images crafted through the QAT graph reaches 90 % on every "
+       "architecture", (0.9, 1.0)),
+    _C("beyond.prior_beats_surrogate", "related paper 002, Table I", "beyond",
+       "an on-device model is a far better transfer prior than an independently trained model",
+       "RFR 1.00 vs 0.17–0.66",
+       "the 95 % interval of (QAT graph − independent surrogate) success on the original lies above 0 on every "
+       "architecture"),
     _C("face.beats_pgd", "§6, Fig 10", "face",
        "DIVA significantly outperforms PGD with the face recognition task", "≈ 98 % vs far lower",
        "the 95 % interval of DIVA − PGD top-1 success (deployed int8, first success) lies above 0"),

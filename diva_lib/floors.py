@@ -48,6 +48,7 @@ FLOORS = {f.key: f for f in (
     Floor("robust_pgd_acc", "fp32 accuracy under PGD-20", ">=", 0.40),
     Floor("int8_robust_gap", "int8 − fp32 accuracy under PGD-20", ">=", -0.10),
     Floor("second_attack_gap", "|second attack − PGD| robust accuracy", "<=", 0.05),
+    Floor("compressed_acc", "accuracy of a compressed model (beyond the paper)", ">=", 0.5),
     Floor("face_acc", "face accuracy", ">=", 0.95),
     Floor("n_headline", "images per headline rate", ">=", 1000),
     Floor("n_rate", "images per compared rate", ">=", 200),

@@ -94,16 +94,16 @@ def original_config(arch: str, profile: Profile, seed: int) -> dict[str, Any]:
     }
 
 
-def _qat_of(role: str, parent: dict[str, Any], profile: Profile) -> dict[str, Any]:
+def _qat_of(role: str, parent: dict[str, Any], profile: Profile, arch: str) -> dict[str, Any]:
     """Configuration of a QAT model fine-tuned from the model that `parent` describes."""
-    return {"role": role, "parent": parent, "qat_epochs": profile.qat_epochs, "qat_lr": profile.qat_learning_rate,
+    return {"role": role, "parent": parent, "qat_epochs": profile.qat_epochs, "qat_lr": profile.qat_lr(arch),
             "n_finetune": profile.finetune_images, "input_quantizer": "exact",
             "ranges": "calibrated before and after, to 1 %"}
 
 
 def qat_config(arch: str, profile: Profile, seed: int) -> dict[str, Any]:
     """Everything that determines the QAT model and its TFLite conversion."""
-    return _qat_of("qat", original_config(arch, profile, seed), profile)
+    return _qat_of("qat", original_config(arch, profile, seed), profile, arch)
 
 
 class _Data:
@@ -125,10 +125,10 @@ def _fresh(arch: str, profile: Profile) -> tf_keras.Model:
 
 
 def _quantize(model: tf_keras.Model, preserve_sparsity: bool = False,
-              calibration: np.ndarray | None = None) -> tf_keras.Model:
+              calibration: np.ndarray | None = None, bits: int = 8) -> tf_keras.Model:
     """`adapt.quantize` under the run's distribution strategy."""
     with distribute.current().scope():
-        return adapt.quantize(model, preserve_sparsity, calibration)
+        return adapt.quantize(model, preserve_sparsity, calibration, bits)
 
 
 def _head(x: np.ndarray | stream.ImageSet, n: int) -> np.ndarray | stream.ImageSet:
@@ -145,14 +145,14 @@ def _original_copy(arch: str, profile: Profile, seed: int, cache: ModelCache) ->
 
 
 def _lazy(arch: str, profile: Profile, weights: Path, quantized: bool = False,
-          preserve_sparsity: bool = False) -> LazyModel:
+          preserve_sparsity: bool = False, bits: int = 8) -> LazyModel:
     """A cached float or QAT model of an architecture, built from its weights file on first use."""
 
     def build() -> tf_keras.Model:
         if not quantized:
             return _fresh(arch, profile)
         with adapt.quantize_scope():
-            return _quantize(_fresh(arch, profile), preserve_sparsity)
+            return _quantize(_fresh(arch, profile), preserve_sparsity, bits=bits)
 
     size = profile.image_size
     return LazyModel(weights, build, (None, size, size, 3), (None, profile.num_classes))
@@ -183,14 +183,15 @@ def _train_original(arch: str, profile: Profile, x: np.ndarray, y: np.ndarray, s
 
 
 def _train_qat(arch: str, profile: Profile, fp32_dir: Path, x: np.ndarray, y: np.ndarray, seed: int,
-               desc: str, checkpoints: Path | None = None, preserve_sparsity: bool = False) -> tf_keras.Model:
+               desc: str, checkpoints: Path | None = None, preserve_sparsity: bool = False,
+               bits: int = 8) -> tf_keras.Model:
     """QAT fine-tuning of a cached float model, then BatchNormalization recalibration."""
     train.set_seed(seed)
     fp32 = _fresh(arch, profile)
     fp32.load_weights(fp32_dir / "weights.h5")
     x, y = _head(x, profile.finetune_images), y[: profile.finetune_images]
-    qat = _quantize(fp32, preserve_sparsity, calibration=x)
-    train.fit(qat, x, y, epochs=profile.qat_epochs, learning_rate=profile.qat_learning_rate,
+    qat = _quantize(fp32, preserve_sparsity, calibration=x, bits=bits)
+    train.fit(qat, x, y, epochs=profile.qat_epochs, learning_rate=profile.qat_lr(arch),
               batch_size=profile.batch_size, seed=seed, desc=desc, checkpoint_dir=checkpoints)
     train.recalibrate_batchnorm(qat, x, profile.bn_recalibration_batches, profile.batch_size)
     adapt.calibrate(qat, x[: adapt.CALIBRATION_IMAGES])  # fit the ranges to the settled weights and statistics
@@ -232,6 +233,34 @@ def get(arch: str, profile: Profile, seed: int, cache: ModelCache | None = None,
     fp32, qat = _load_pair(arch, profile, opath, qpath)
     built = {**json.loads((opath / "times.json").read_text()), **json.loads((qpath / "times.json").read_text())}
     return ZooEntry(arch, fp32, qat, adapt.TFLiteModel(qpath / "model_int8.tflite"), built)
+
+
+def get_nbit(arch: str, profile: Profile, seed: int, bits: int, cache: ModelCache | None = None,
+             stand_in: StandIn | None = None) -> LazyModel:
+    """The QAT graph of the cached original at `bits` bits (tfmot's n-bit scheme, the 8-bit recipe otherwise).
+
+    Example:
+        >>> qat4 = get_nbit("mobilenet", get_profile("smoke"), 0, bits=4)  # doctest: +SKIP
+    """
+    check_seed(seed)
+    cache = cache or ModelCache()
+    entry = get(arch, profile, seed, cache, stand_in)
+    if bits == 8:
+        return entry.qat
+    ocfg = original_config(arch, profile, seed)
+    cfg = {**_qat_of("qat_nbit", ocfg, profile, arch), "bits": bits}
+    need_data = _Data(profile, seed, stand_in)
+
+    def build(tmp: Path) -> None:
+        d = need_data()
+        t = time.perf_counter()
+        qat = _train_qat(arch, profile, cache.path("original", ocfg), d.x_train, d.y_train, seed,
+                         f"{arch} QAT {bits}-bit", bits=bits)
+        qat.save_weights(tmp / "weights.h5")
+        (tmp / "times.json").write_text(json.dumps({"qat_train_s": time.perf_counter() - t}))
+
+    path = cache.get_or_build("qat_nbit", cfg, build)
+    return _lazy(arch, profile, path / "weights.h5", quantized=True, bits=bits)
 
 
 DISTILL_TEMPERATURE = 10.0  # the authors' surrogate notebook distils at T = 10
@@ -287,7 +316,7 @@ def get_surrogates(arch: str, profile: Profile, seed: int, teacher: ZooEntry, ca
     check_seed(seed)
     cache = cache or ModelCache()
     semi, black = (surrogate_config(arch, profile, seed, t) for t in ("semiblackbox", "blackbox"))
-    bqcfg = _qat_of("surrogate_blackbox_qat", black, profile)
+    bqcfg = _qat_of("surrogate_blackbox_qat", black, profile, arch)
     need_data = _Data(profile, seed, stand_in)
     targets: np.ndarray | None = None
 
@@ -361,7 +390,7 @@ def get_pruned(arch: str, profile: Profile, seed: int, target_sparsity: float = 
     entry = get(arch, profile, seed, cache, stand_in)
     ocfg = original_config(arch, profile, seed)
     pcfg = pruned_config(arch, profile, seed, target_sparsity)
-    pqcfg = _qat_of("pruned_qat", pcfg, profile)
+    pqcfg = _qat_of("pruned_qat", pcfg, profile, arch)
     need_data = _Data(profile, seed, stand_in)
 
     def build_pruned(tmp: Path) -> None:
@@ -436,7 +465,7 @@ def get_robust(arch: str, profile: Profile, seed: int, recipe: RobustRecipe, cac
     cache = cache or ModelCache()
     get(arch, profile, seed, cache, stand_in)  # the starting point
     rcfg = robust_config(arch, profile, seed, recipe) | {"check_set": "surrogate split"}
-    rqcfg = _qat_of("robust_qat", rcfg, profile) | {"adversarial": True}
+    rqcfg = _qat_of("robust_qat", rcfg, profile, arch) | {"adversarial": True}
     need_data = _Data(profile, seed, stand_in)
     adv = {"eps": recipe.eps, "step": recipe.step, "steps": recipe.steps, "batch_size": profile.batch_size}
 
@@ -470,7 +499,7 @@ def get_robust(arch: str, profile: Profile, seed: int, recipe: RobustRecipe, cac
         fp32 = _fresh(arch, profile)
         fp32.load_weights(cache.path("robust", rcfg) / "weights.h5")
         qat = _quantize(fp32, calibration=x)
-        train.adversarial_fit(qat, x, y, epochs=profile.qat_epochs, learning_rate=profile.qat_learning_rate,
+        train.adversarial_fit(qat, x, y, epochs=profile.qat_epochs, learning_rate=profile.qat_lr(arch),
                               seed=seed, desc=f"{arch} adversarial QAT", **adv)
         adapt.calibrate(qat, x[: adapt.CALIBRATION_IMAGES])
         qat.save_weights(tmp / "weights.h5")

@@ -41,13 +41,14 @@ from diva_lib.claims import table as claims_table
 
 config.get_profile(profile)
 config.check_seed(seed)
-claims = summary.gather(report.results_path(profile, "x").parent)
+gathered = summary.gather(report.results_path(profile, "x").parent)
+claims, related = summary.split_related(gathered)
 
 # %% [markdown]
 # ## Verdicts per chapter
 
 # %% tags=["hide-input"]
-report.show(summary.counts(claims))
+report.show(summary.counts(gathered))
 
 # %% [markdown]
 # ## Every claim
@@ -65,3 +66,14 @@ report.show(claims_table(claims.to_dict("records")), WIDTHS)
 
 # %% tags=["hide-input"]
 summary.forest(claims);
+
+# %% [markdown]
+# ## Beyond the paper: the related papers' claims
+# The chapter "Beyond the paper" measures what three related papers report (direct attacks on
+# quantized networks, transfer between compressed and uncompressed models, on-device models as
+# transfer priors) and asks the paper's own claims at other bit-widths and sparsities. The same
+# verdict rules apply.
+
+# %% tags=["hide-input"]
+report.show(claims_table(related.to_dict("records")), WIDTHS)
+summary.forest(related);

@@ -228,3 +228,19 @@ def test_after_qat_every_activation_range_is_tight_around_what_it_sees(arch, smo
         assert abs(stored[k][0] - lo) <= 0.1 * width and abs(stored[k][1] - hi) <= 0.1 * width, (k, stored[k], lo, hi)
         if "relu" in k:
             assert stored[k][0] == pytest.approx(0.0, abs=0.01 * width), (k, stored[k])
+
+
+def test_fewer_bits_give_fewer_output_levels_and_bad_widths_are_refused():
+    model = _tiny_relu_model()
+    x = np.random.default_rng(2).random((128, 8, 8, 3), dtype=np.float32)
+    levels = {}
+    for bits in (8, 2):
+        qat = adapt.quantize(model, calibration=x, bits=bits)
+        out = qat.predict(x, verbose=0)
+        levels[bits] = len(np.unique(np.round(out, 6)))
+    assert levels[2] < levels[8], levels
+    for bad in (1, 9, 8.0, True):
+        with pytest.raises(ValueError, match="bits="):
+            adapt.quantize(model, bits=bad)
+    with pytest.raises(ValueError, match="preserve_sparsity"):
+        adapt.quantize(model, preserve_sparsity=True, bits=4)

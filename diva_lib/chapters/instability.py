@@ -36,8 +36,9 @@ def settings_table(s: Settings) -> pd.DataFrame:
         "image size": (paper.SETTINGS["image_size"], cfg.image_size),
         "original model": (paper.SETTINGS["weights"], f"{cfg.weights or 'trained from scratch (cosine decay)'}, "
                            "epochs " + ", ".join(f"{a} {cfg.epochs[a]}" for a in cfg.archs)),
-        "adaptation": (paper.SETTINGS["qat"], f"tfmot QAT, {cfg.qat_summary()}, lr {cfg.qat_learning_rate}, input "
-                       "quantized over its exact range"),
+        "adaptation": (paper.SETTINGS["qat"], f"tfmot QAT, {cfg.qat_summary()}, lr "
+                       + ", ".join(f"{a} {cfg.qat_lr(a):g}" for a in cfg.archs) + ", input quantized over its exact "
+                       "range"),
         "deployed model": (paper.SETTINGS["deployed"], "all-int8 TFLite on the LiteRT interpreter (ai-edge-litert)"),
         "instability": ("images where exactly one of the two models is correct", "the same; top-1 disagreement "
                         "(any two different predictions) is a separate column"),

@@ -23,6 +23,16 @@ def gather(folder: str | Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
+RELATED = "beyond"
+"""The chapter whose claims come from the related papers, shown in their own section."""
+
+
+def split_related(claims: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The paper's claims and the related papers' (chapter "beyond"), each with a fresh index."""
+    related = claims["chapter"] == RELATED
+    return claims[~related].reset_index(drop=True), claims[related].reset_index(drop=True)
+
+
 def counts(claims: pd.DataFrame) -> pd.DataFrame:
     """Claims per chapter and verdict, with a total row."""
     table = pd.crosstab(claims["chapter"], claims["verdict"]).reindex(columns=list(VERDICTS), fill_value=0)
@@ -34,6 +44,11 @@ def forest(claims: pd.DataFrame) -> plt.Figure:
     """Each claim's measured value with its 95 % interval (colour: verdict) against the paper's number or range
     (shaded), or against 0 for a difference the paper only orders."""
     drawn = claims[claims["estimate"].notna()].reset_index(drop=True)
+    if drawn.empty:
+        fig, ax = plt.subplots(figsize=(8, 0.6))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no measured claim in this run", ha="center", va="center")
+        return fig
     fig, axes = plt.subplots(len(drawn), 1, figsize=(8, 0.62 * len(drawn) + 0.6), squeeze=False)
     for ax, (_, c) in zip(axes[:, 0], drawn.iterrows(), strict=True):
         value, low, high = (np.inf if v is None else v for v in c["estimate"])
