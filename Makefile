@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA_MIRROR ?= ../shared/data
 PROFILE ?= default
 
-.PHONY: venv data test book notebooks chapter readme verify lint bench lock clean
+.PHONY: venv data test book notebooks chapter readme verify reproduce reference lint bench lock clean
 
 # requirements.txt is the hashed lock of pyproject.toml (runtime + book + test extras): `make lock`.
 $(VENV)/.installed: requirements.txt pyproject.toml
@@ -42,15 +42,31 @@ chapter: data
 readme: venv
 	$(BIN)/python -c "from diva_lib import report; report.write_readme_summary('README.md', 'results/default')"
 
-book: notebooks
+# The book of the committed reference run (results/default/notebooks), executing nothing; with
+# EXECUTE=1, or any profile but default, every notebook is executed here first.
+book: venv
+ifeq ($(EXECUTE)$(filter-out default,$(PROFILE)),)
+	$(BIN)/python book/prepare.py --reference results/default
+else
+	$(MAKE) notebooks PROFILE=$(PROFILE)
+	$(BIN)/python book/prepare.py --executed $(PROFILE)
+endif
 	$(BIN)/jupyter-book build --quiet .
 	@echo "Book: $(CURDIR)/_build/html/index.html"
 
-# Re-run every notebook into .verify/ (recomputing every attack, storing it for later warm runs)
-# and compare its numbers with the committed results/$(PROFILE).
+# Re-run every notebook into .verify/ (with whatever caches exist) and compare each number with
+# the committed results/$(PROFILE), chapter by chapter. `make verify` recomputes every attack too.
+reproduce: data
+	DIVA_RESULTS=$(CURDIR)/.verify $(BIN)/python book/execute.py --profile $(PROFILE) --out .verify/notebooks
+	$(BIN)/python book/verify.py --reference results/$(PROFILE) --fresh .verify/$(PROFILE)
+
 verify: data
 	DIVA_RESULTS=$(CURDIR)/.verify DIVA_ATTACK_CACHE_MODE=refresh $(BIN)/python book/execute.py --profile $(PROFILE) --out .verify/notebooks
 	$(BIN)/python book/verify.py --reference results/$(PROFILE) --fresh .verify/$(PROFILE)
+
+# Make the finished run in .verify/ the committed reference, with the stamp of this code.
+reference: venv
+	$(BIN)/diva reference promote --run .verify/$(PROFILE) --notebooks .verify/notebooks --results results/$(PROFILE)
 
 bench: data
 	$(BIN)/python benchmarks/bench_attacks.py --profile $(PROFILE)

@@ -68,6 +68,18 @@ def compare(reference: Path, fresh: Path, abs_tol: float = 0.02, rel_tol: float 
     return rows
 
 
+def chapter_table(rows: list[dict[str, Any]]) -> str:
+    """Per chapter: numbers compared, numbers matched, verdicts compared and verdicts changed (Markdown)."""
+    lines = ["| chapter | numbers | matched | verdicts | verdicts changed |", "| --- | --- | --- | --- | --- |"]
+    for name in sorted({r["file"] for r in rows}):
+        mine = [r for r in rows if r["file"] == name]
+        verdicts = [r for r in mine if r["key"].endswith("verdict")]
+        numbers = [r for r in mine if not r["key"].endswith("verdict")]
+        lines.append(f"| {name.removesuffix('.json')} | {len(numbers)} | {sum(r['ok'] for r in numbers)} | "
+                     f"{len(verdicts)} | {sum(not r['ok'] for r in verdicts)} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -84,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows if args.all else bad:
         mark = "ok  " if r["ok"] else "FAIL"
         print(f"{mark} {r['file']}:{r['key']}  reference={r['reference']!r}  new={r['new']!r}")
+    print(chapter_table(rows))
     print(f"{len(rows) - len(bad)} of {len(rows)} metrics match (fractions ±{args.abs_tol}, "
           f"other numbers ±{args.rel_tol:.0%}, verdicts exactly); {len(bad)} do not")
     return 1 if bad else 0

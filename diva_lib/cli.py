@@ -8,6 +8,8 @@ your own edge model.
     diva fetch --vggface-weights rcmalli_vggface_tf_notop_resnet50.h5 [--vggface-sha256 HEX]
     diva plan --profile paper                       # what the paper profile needs, and how long it takes here
     diva audit --original fp32.keras --adapted model.tflite --data test.npz --out audit/ --fail-above 0.05
+    diva reference check                            # does results/default still describe this code?
+    diva reference promote --run .verify/default --notebooks .verify/notebooks
 """
 
 from __future__ import annotations
@@ -187,6 +189,40 @@ def audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_reference(sub: argparse._SubParsersAction) -> None:
+    """The `diva reference` subcommand."""
+    ap = sub.add_parser("reference", help="check or promote the committed reference run (results/default)",
+                        description="check: exit 1 when a file of diva_lib/, notebooks/ or the lock differs from "
+                                    "the reference's stamp, naming it. promote: make a finished run the reference.")
+    ap.add_argument("action", choices=("check", "promote"))
+    ap.add_argument("--results", type=Path, default=Path("results/default"), help="the reference folder")
+    ap.add_argument("--run", dest="run_dir", type=Path,
+                    help="promote: the run's results folder, e.g. .verify/default")
+    ap.add_argument("--notebooks", type=Path, help="promote: its executed notebooks, e.g. .verify/notebooks")
+    ap.set_defaults(run=reference)
+
+
+def reference(args: argparse.Namespace) -> int:
+    """Check the stamp (exit 1 on a difference) or promote a run (exit 2 on a bad run)."""
+    from diva_lib import reference as ref
+
+    try:
+        if args.action == "promote":
+            if not (args.run_dir and args.notebooks):
+                raise ValueError("promote needs --run and --notebooks, e.g. --run .verify/default "
+                                 "--notebooks .verify/notebooks")
+            print(f"promoted {args.run_dir} to {ref.promote(args.run_dir, args.notebooks, args.results)}")
+            return 0
+        diff = ref.differences(args.results)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"diva reference: {e}", file=sys.stderr)
+        return 2
+    for line in diff:
+        print(line)
+    print(f"{args.results} {'does not match' if diff else 'matches'} the code ({len(diff)} stamped file(s) differ)")
+    return 1 if diff else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """The `diva` command line."""
     ap = argparse.ArgumentParser(prog="diva", description="DIVA, reproduced: datasets and tools of the book.")
@@ -194,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     add_fetch(sub)
     add_plan(sub)
     add_audit(sub)
+    add_reference(sub)
     args = ap.parse_args(argv)
     return args.run(args)
 

@@ -163,6 +163,10 @@ def built_book(executed, tmp_path_factory):
     for extra in [*(ROOT / "book").glob("*.md"), *(ROOT / "book").glob("*.bib")]:
         shutil.copy(extra, book / "book" / extra.name)
     shutil.copytree(ROOT / "book" / "figures", book / "book" / "figures")
+    sys.path.insert(0, str(ROOT / "book"))
+    import prepare
+
+    (book / "book" / "build_note.md").write_text(prepare.executed_note("smoke"))
     for nb in executed.glob("*.ipynb"):
         if not nb.name.endswith(".src.ipynb"):
             shutil.copy(nb, book / "book" / "notebooks" / nb.name)

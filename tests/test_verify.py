@@ -43,6 +43,7 @@ def test_flipped_verdict_and_missing_file_fail(tmp_path, capsys):
     assert verify.main(["--reference", str(ref), "--fresh", str(write(tmp_path / "new", flipped))]) == 1
     out = capsys.readouterr().out
     assert "claims[0].verdict" in out and "table1.json:fp32_acc" in out and "new=None" in out
+    assert "| quantization | 3 | 3 | 1 | 1 |" in out and "| table1 | 1 | 0 | 0 | 0 |" in out  # per chapter
 
 
 def test_benchmarks_and_timings_are_not_results(tmp_path):
