@@ -71,3 +71,21 @@ def test_claims_table_has_the_readers_columns():
     frame = claims.table([row])
     assert list(frame.columns) == ["id", "the paper says", "this run", "verdict"]
     assert frame["verdict"][0] == "holds" and "≈ 1/3" in frame["the paper says"][0]
+
+
+def test_margins_flag_only_claims_a_small_shift_could_flip():
+    import pandas as pd
+
+    from diva_lib.chapters import summary
+
+    claims = pd.DataFrame([
+        {"id": "a", "verdict": "holds", "estimate": [0.10, 0.01, 0.2], "band": None},
+        {"id": "b", "verdict": "does not hold", "estimate": [-0.2, -0.3, -0.1], "band": None},
+        {"id": "c", "verdict": "holds", "estimate": [0.9, 0.85, 0.93], "band": [0.923, 0.97]},
+        {"id": "d", "verdict": "holds", "estimate": [3.5, 3.0, 4.0], "band": [3.2, 4.2]},
+        {"id": "e", "verdict": "not testable here", "estimate": [0.0, -0.01, 0.01], "band": None},
+    ])
+    got = summary.margins(claims).set_index("id")
+    assert list(got.index) == ["a", "b", "c"]  # a ratio's scale is not points; not testable is not judged
+    assert got["a 2-point shift could flip it"].to_dict() == {"a": "yes", "b": "no", "c": "yes"}
+    assert got.loc["b", "margin (points)"] == 30.0

@@ -68,3 +68,23 @@ def forest(claims: pd.DataFrame) -> plt.Figure:
                  "paper (blue)", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def margins(claims: pd.DataFrame, shift: float = 0.02) -> pd.DataFrame:
+    """How far each judged claim's deciding interval lies from the other verdict, and whether `shift` could flip it.
+
+    A difference judged against 0 flips when its interval's lower end crosses 0; a claim judged
+    against the paper's range flips when its interval stops (or starts) meeting the range. Only
+    claims on the scale of rates are listed (a ratio's scale is not points).
+    """
+    rows = []
+    for _, c in claims[claims["estimate"].notna() & (claims["verdict"] != VERDICTS[2])].iterrows():
+        _, low, high = (math.inf if v is None else v for v in c["estimate"])
+        band = c["band"]
+        if band and not (0 <= band[0] and band[1] <= 1):
+            continue
+        margin = abs(low) if not band else abs(min(high, band[1]) - max(low, band[0]))
+        rows.append({"id": c["id"], "verdict": c["verdict"], "margin (points)": round(100 * margin, 1),
+                     f"a {100 * shift:g}-point shift could flip it": "yes" if margin < shift else "no"})
+    return pd.DataFrame(rows, columns=["id", "verdict", "margin (points)", f"a {100 * shift:g}-point shift could "
+                                       "flip it"])
