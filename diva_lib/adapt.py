@@ -46,7 +46,7 @@ class OutputQuantizeConfig(_q.QuantizeConfig):
         return {"num_bits": self.num_bits}
 
 
-class NoOpQuantizeConfig(OutputQuantizeConfig):
+class KeepFloatQuantizeConfig(OutputQuantizeConfig):
     """Leave the layer float in the QAT graph; the int8 converter gives it its input's scale."""
 
     def get_output_quantizers(self, layer):
@@ -75,7 +75,7 @@ class InputRangeQuantizeConfig(OutputQuantizeConfig):
 
 _SCOPE = {
     "OutputQuantizeConfig": OutputQuantizeConfig,
-    "NoOpQuantizeConfig": NoOpQuantizeConfig,
+    "KeepFloatQuantizeConfig": KeepFloatQuantizeConfig,
     "InputRangeQuantizeConfig": InputRangeQuantizeConfig,
     "Preprocess": Preprocess,
 }
@@ -100,7 +100,7 @@ def _annotate(layer: tf_keras.layers.Layer, bits: int = 8) -> tf_keras.layers.La
     if isinstance(layer, tf_keras.layers.BatchNormalization) and not _follows_conv(layer):
         return _q.quantize_annotate_layer(layer, OutputQuantizeConfig(bits))
     if isinstance(layer, (tf_keras.layers.Concatenate, tf_keras.layers.AveragePooling2D)):
-        return _q.quantize_annotate_layer(layer, NoOpQuantizeConfig())
+        return _q.quantize_annotate_layer(layer, KeepFloatQuantizeConfig())
     return layer
 
 
