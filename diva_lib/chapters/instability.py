@@ -8,10 +8,12 @@ from dataclasses import dataclass
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from diva_lib import config, evaluate, floors, metrics, paper, plots, report, verdicts, zoo
-from diva_lib.chapters import ChapterResult, ChapterSettings
+from diva_lib import config, evaluate, floors, metrics, paper, plots, report, spread, verdicts, zoo
+from diva_lib.chapters import ChapterResult, ChapterSettings, per_profile
 from diva_lib.claims import judge
 from diva_lib.report import pct
+
+SPREAD_ARCH = "mobilenet"  # the architecture retrained on every seed of the seed spread
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,7 @@ class Settings(ChapterSettings):
 
     archs: tuple[str, ...] = config.ARCHS
     n_test: int | None = None  # None: the profile's test-set size
+    spread_seeds: tuple[int, ...] = per_profile((), (0, 1, 2), ())  # MobileNet retrained on each (seed spread)
 
     @property
     def cfg(self) -> config.Profile:
@@ -76,9 +79,11 @@ def run(s: Settings) -> ChapterResult:
             "disagreement": r["disagreement"].value, "qat_int8_disagreement": r["qat_int8"].value,
             "orig_correct_adapted_wrong": r["orig_correct_adapted_wrong"],
             "orig_wrong_adapted_correct": r["orig_wrong_adapted_correct"], "build_seconds": seconds}
+    sp = spread.table1(SPREAD_ARCH, cfg, s.spread_seeds) if s.spread_seeds else {}
     result = ChapterResult("table1", s.profile, settings_table(s), models, data={
-        "seed": s.seed, "n_test": cfg.n_test, "models": json_models})
-    result.tables = {"table1": _table1(rows), "build": pd.DataFrame([{"arch": r["arch"], **r["build"]} for r in rows])}
+        "seed": s.seed, "n_test": cfg.n_test, "models": json_models} | ({"seed_spread": sp} if sp else {}))
+    result.tables = {"table1": _table1(rows), "build": pd.DataFrame([{"arch": r["arch"], **r["build"]} for r in rows]),
+                     "seed_spread": spread.frame(sp)}
     result.claims = _claims(rows, models, s, cfg.n_test)
     result.extras["rows"] = rows
     return result

@@ -12,7 +12,7 @@ import pandas as pd
 import seaborn as sns
 from tqdm.auto import tqdm
 
-from diva_lib import attacks, config, evaluate, floors, metrics, paper, plots, report, threat, verdicts, zoo
+from diva_lib import attacks, config, evaluate, floors, metrics, paper, plots, report, spread, threat, verdicts, zoo
 from diva_lib import data as dataio
 from diva_lib.chapters import ChapterResult, ChapterSettings, per_profile
 from diva_lib.claims import judge
@@ -41,6 +41,7 @@ class Settings(ChapterSettings):
     n_ablation: int = per_profile(16, 200, 1000)
     n_baselines: int = per_profile(16, 200, 3000)
     n_examples: int = 4
+    spread_seeds: tuple[int, ...] = per_profile((), (0, 1, 2), ())  # whitebox MobileNet retrained on each
 
     def __post_init__(self) -> None:
         if self.sweep_archs is None:
@@ -449,14 +450,16 @@ def run(s: Settings) -> ChapterResult:
     natural = _natural(setups)
     m = measure(s, runs, natural, ablation, baselines)
     models = _models_table(setups, runs, s)
+    sp = spread.whitebox("mobilenet", s.cfg, s.spread_seeds, s.n_whitebox, s.c) if s.spread_seeds else {}
     result = ChapterResult("quantization", s.profile, settings_table(s), models,
-                           data=_json(s, setups, runs, natural, ablation, baselines))
+                           data=_json(s, setups, runs, natural, ablation, baselines) | (
+                               {"seed_spread": sp} if sp else {}))
     result.claims = claims(m, models, s.stand_in)
     blackbox = [a for a in s.sweep_archs if (a, "blackbox", "DIVA") in runs]
     result.tables = {"eval_sets": _eval_sets(setups, s), "attacks": _attack_table(runs), "table2": _table2(runs),
                      "dssim": _dssim_table(runs), "c_ablation": _ablation_table(ablation),
                      "baselines": _baseline_table(baselines), "confidence": _confidence_table(m, natural),
-                     "not_run": not_run(s.c_values, blackbox)}
+                     "not_run": not_run(s.c_values, blackbox), "seed_spread": spread.frame(sp)}
     result.extras = {"setups": setups, "runs": runs, "natural": natural, "ablation": ablation, "measured": m,
                      "names": dataio.class_names(s.cfg.dataset, s.cfg.num_classes), "n_examples": s.n_examples}
     return result
