@@ -102,6 +102,16 @@ class ChapterSettings:
         return self.profile != "paper"
 
 
+@dataclass(frozen=True)
+class ArchSettings(ChapterSettings):
+    """Settings of a chapter that runs on several architectures (its `archs` field)."""
+
+    @property
+    def cfg(self) -> config.Profile:
+        """The run's profile with this chapter's architectures."""
+        return config.get_profile(self.profile, archs=list(self.archs))
+
+
 def _unwrap(hint: Any) -> Any:
     """`X | None` → X."""
     args = [a for a in typing.get_args(hint) if a is not type(None)]

@@ -16,7 +16,7 @@ import pandas as pd
 import seaborn as sns
 
 from diva_lib import adapt, attacks, config, evaluate, floors, metrics, paper, report, train, verdicts, zoo
-from diva_lib.chapters import ChapterResult, ChapterSettings, per_profile
+from diva_lib.chapters import ArchSettings, ChapterResult, per_profile
 from diva_lib.claims import judge
 from diva_lib.metrics import Rate
 
@@ -25,7 +25,7 @@ MODELS = ("original", "int8", "pruned")
 
 
 @dataclass(frozen=True)
-class Settings(ChapterSettings):
+class Settings(ArchSettings):
     """Parameters of the beyond-the-paper chapter."""
 
     archs: tuple[str, ...] = per_profile(("mobilenet",), ("mobilenet",), ("mobilenet", "resnet50"))
@@ -43,11 +43,6 @@ class Settings(ChapterSettings):
         if any(not 0 < s < 1 for s in self.sparsities) or 0.8 not in self.sparsities:
             raise config.ParameterError(f"parameter 'sparsities'={list(self.sparsities)!r} must lie in (0, 1) and "
                                         "include 0.8 (the paper's pruned model), e.g. [0.5, 0.75, 0.8, 0.9]")
-
-    @property
-    def cfg(self) -> config.Profile:
-        """The run's profile with this chapter's architectures."""
-        return config.get_profile(self.profile, archs=list(self.archs))
 
 
 def settings_table(s: Settings) -> pd.DataFrame:

@@ -12,7 +12,7 @@ import pandas as pd
 import seaborn as sns
 
 from diva_lib import adapt, attacks, config, evaluate, floors, metrics, paper, plots, report, train, verdicts, zoo
-from diva_lib.chapters import ChapterResult, ChapterSettings, per_profile
+from diva_lib.chapters import ArchSettings, ChapterResult, per_profile
 from diva_lib.claims import judge
 from diva_lib.evaluate import AttackReport
 from diva_lib.metrics import Rate
@@ -24,7 +24,7 @@ KINDS = ("pruned", "pruned_quantized")
 
 
 @dataclass(frozen=True)
-class Settings(ChapterSettings):
+class Settings(ArchSettings):
     """Parameters of the pruning chapter."""
 
     archs: tuple[str, ...] = per_profile(("mobilenet",), config.ARCHS, config.ARCHS)
@@ -37,11 +37,6 @@ class Settings(ChapterSettings):
         if not 0 < self.target_sparsity < 1:
             raise config.ParameterError(f"parameter 'target_sparsity'={self.target_sparsity!r} must be in (0, 1), "
                                         "e.g. 0.8")
-
-    @property
-    def cfg(self) -> config.Profile:
-        """The run's profile with this chapter's architectures."""
-        return config.get_profile(self.profile, archs=list(self.archs))
 
 
 def settings_table(s: Settings) -> pd.DataFrame:

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from diva_lib import attacks, config, evaluate, floors, metrics, paper, plots, report, spread, threat, verdicts, zoo
 from diva_lib import data as dataio
-from diva_lib.chapters import ChapterResult, ChapterSettings, per_profile
+from diva_lib.chapters import ArchSettings, ChapterResult, per_profile
 from diva_lib.claims import judge
 from diva_lib.evaluate import AttackReport
 from diva_lib.metrics import Rate
@@ -29,7 +29,7 @@ SURROGATE_NOTE = ("semi-blackbox: a surrogate original started from the adapted 
 
 
 @dataclass(frozen=True)
-class Settings(ChapterSettings):
+class Settings(ArchSettings):
     """Parameters of the quantization chapter."""
 
     archs: tuple[str, ...] = per_profile(("mobilenet",), config.ARCHS, config.ARCHS)
@@ -58,11 +58,6 @@ class Settings(ChapterSettings):
             if getattr(self, name) > self.n_whitebox:
                 raise config.ParameterError(f"parameter {name!r}={getattr(self, name)} must not exceed n_whitebox="
                                             f"{self.n_whitebox}: it takes the first images of the whitebox set")
-
-    @property
-    def cfg(self) -> config.Profile:
-        """The run's profile with this chapter's architectures."""
-        return config.get_profile(self.profile, archs=list(self.archs))
 
 
 def settings_table(s: Settings) -> pd.DataFrame:
