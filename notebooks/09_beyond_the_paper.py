@@ -84,10 +84,13 @@ beyond.fig_sparsity(result);
 # %% [markdown]
 # ## Transfer between the original, int8 and pruned models
 # For each attack and each model it was crafted on (the QAT graph for int8, the pruned Keras
-# model for pruned), the images that fooled the deployed version of that model are judged on each
-# deployed model; the diagonal is 100 % by construction. PGD crafted on one model is `004`'s
-# question. DIVA is crafted on a pair (the original and an adapted model), so its rows are its
-# adapted models, and its column "original" is exactly what DIVA tries to avoid.
+# model for pruned), every image runs all 20 steps, as in `004`'s fixed-iteration attacks; the
+# final images that fool the deployed version of the crafting model are judged on each deployed
+# model, so the diagonal is 100 % by construction. The rows "first evasion" do the same with the
+# image at the first step that fooled the crafting model: the smallest perturbation that did,
+# which transfers less. PGD crafted on one model is `004`'s question. DIVA is crafted on a pair
+# (the original and an adapted model), so its rows are its adapted models, and its column
+# "original" is exactly what DIVA tries to avoid. The heatmaps show the final images.
 
 # %% tags=["hide-input"]
 result.show("transfer")

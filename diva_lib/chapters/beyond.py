@@ -8,7 +8,7 @@ none measures DIVA, whose aim is the opposite of transfer. This chapter puts DIV
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -58,7 +58,8 @@ def settings_table(s: Settings) -> pd.DataFrame:
                        f"{', '.join(f'{v:g}' for v in s.sparsities)}, each also with pruning-preserving int8 QAT"),
         "attacks": ("IFGSM/PGD, ε 8/255 (002), 0.02 (004)", f"PGD and DIVA (c = {s.c:g}), {paper.ATTACK.describe()}"),
         "transfer": ("adversarial images crafted on one model, tested on another",
-                     "the image at the first step the crafting model is wrong, judged on the deployed models"),
+                     "the 20th step's image, and apart the first step's image that fooled the crafting model, "
+                     "judged on the deployed models"),
         "images per point": ("not stated", f"the first {s.n_eval} test images of the split's second half that the "
                                            "models involved classify correctly"),
         "seed": ("not stated", s.seed),
@@ -101,8 +102,9 @@ class ArchMeasure:
     arch: str
     bits: dict[int, Point]
     sparsity: dict[float, list[Point]]  # [pruned, pruned + int8] per target sparsity
-    transfer: dict[str, dict[str, dict[str, Rate]]]  # attack → crafted on → judged on
+    transfer: dict[str, dict[str, dict[str, Rate]]]  # attack → crafted on → judged on (final iterates)
     prior: dict[str, Rate]  # crafted through → success on the original
+    transfer_first: dict[str, dict[str, dict[str, Rate]]] = field(default_factory=dict)  # first evasions
 
     def points(self) -> list[Point]:
         """Every width's and every sparsity's point."""
@@ -124,12 +126,14 @@ def measure(arch: str, label: str, e: zoo.ZooEntry, adapted, deployed, data: zoo
                  d.tflite.top1, g.tflite.top1, g.tflite_final.evasion, sparsity)
 
 
-def transfer(e: zoo.ZooEntry, p: zoo.PrunedEntry, data: zoo.StandIn, s: Settings) -> dict:
-    """Transfer rates: images crafted on each model, judged on each deployed model.
+def transfer(e: zoo.ZooEntry, p: zoo.PrunedEntry, data: zoo.StandIn, s: Settings) -> tuple[dict, dict]:
+    """Transfer rates: images crafted on each model, judged on each deployed model; (final iterates, first evasions).
 
-    An image counts where the attack fooled the deployed twin of the model it was crafted on
-    (at the first step the crafting model was wrong); the rate is the share of those that also
-    fool the judged model. DIVA is crafted on a pair, so its rows are its adapted models.
+    Every attack runs all 20 steps, as transfer studies do (`004`: a fixed number of iterations):
+    an image counts where its final iterate fools the deployed twin of the model it was crafted
+    on, and the rate is the share of those that also fool the judged model. The second matrix
+    does the same with the image at the first step the crafting model was wrong, the smallest
+    perturbation that fooled it. DIVA is crafted on a pair, so its rows are its adapted models.
     """
     crafted = {"original": e.fp32.model, "int8": e.qat, "pruned": p.pruned}
     deployed = {"original": e.fp32, "int8": e.tflite, "pruned": p.pruned_tflite}
@@ -137,14 +141,16 @@ def transfer(e: zoo.ZooEntry, p: zoo.PrunedEntry, data: zoo.StandIn, s: Settings
     x, y = evaluate.select_eval_set(data.x_test[half:], data.y_test[half:], list(deployed.values()), s.n_eval)
     attack_on = {"PGD": {m: attacks.PGD(e.fp32, crafted[m]) for m in MODELS},
                  "DIVA": {m: attacks.DIVA(e.fp32, crafted[m], c=s.c) for m in ("int8", "pruned")}}
-    out: dict = {}
+    final: dict = {}
+    first: dict = {}
     for name, on in attack_on.items():
         for m, atk in on.items():
-            res = atk.run(x, y, batch_size=s.cfg.attack_batch_size, progress=False)
-            grid = metrics.to_pixel_grid(res.x_evade)
-            wrong = {j: evaluate.predict(deployed[j], grid).argmax(1) != y for j in MODELS}
-            out.setdefault(name, {})[m] = {j: metrics.rate(wrong[j][wrong[m]]) for j in MODELS}
-    return out
+            res = atk.run(x, y, batch_size=s.cfg.attack_batch_size, progress=False, keep_final=True)
+            for out, images in ((final, res.x_final), (first, res.x_evade)):
+                grid = metrics.to_pixel_grid(images)
+                wrong = {j: evaluate.predict(deployed[j], grid).argmax(1) != y for j in MODELS}
+                out.setdefault(name, {})[m] = {j: metrics.rate(wrong[j][wrong[m]]) for j in MODELS}
+    return final, first
 
 
 def on_device_prior(e: zoo.ZooEntry, sur: zoo.Surrogates, data: zoo.StandIn, s: Settings) -> dict[str, Rate]:
@@ -193,9 +199,9 @@ def run(s: Settings) -> ChapterResult:
                            measure(arch, f"pruned+int8 {v:g}", e, p.pruned_qat, p.pruned_qat_tflite, data, s,
                                    adapt.tflite_weight_sparsity(p.pruned_qat_tflite.path))]
         sur = zoo.get_surrogates(arch, cfg, s.seed, e, stand_in=data)
-        matrix, prior = transfer(e, pruned[0.8], data, s), on_device_prior(e, sur, data, s)
+        (matrix, first), prior = transfer(e, pruned[0.8], data, s), on_device_prior(e, sur, data, s)
         build.append({"arch": arch, "this call (s)": round(time.perf_counter() - t, 1)})
-        measured.append(ArchMeasure(arch, bits, sparsity, matrix, prior))
+        measured.append(ArchMeasure(arch, bits, sparsity, matrix, prior, first))
         for q in measured[-1].points():
             models.check(f"{arch} {q.label}", "compressed_acc", q.accuracy.value)
             models.check(f"{arch} {q.label} eval set", "n_rate", q.diva_top1.n)
@@ -206,8 +212,7 @@ def run(s: Settings) -> ChapterResult:
         json_out[arch] = {
             "bits": {b: q.as_dict() for b, q in bits.items()},
             "sparsity": {v: {**pair[0].as_dict(), "int8": pair[1].as_dict()} for v, pair in sparsity.items()},
-            "transfer": {n: {m: {j: {"rate": r.value, "n": r.n, "ci": [r.low, r.high]} for j, r in rows.items()}
-                             for m, rows in by.items()} for n, by in matrix.items()},
+            "transfer": _matrix_json(matrix), "transfer_first_evasion": _matrix_json(first),
             "on_device_prior": {k: {"rate": r.value, "n": r.n, "ci": [r.low, r.high]} for k, r in prior.items()},
             "build_seconds": build[-1]}
     result = ChapterResult("beyond", s.profile, settings_table(s), models,
@@ -220,11 +225,19 @@ def run(s: Settings) -> ChapterResult:
     return result
 
 
+def _matrix_json(matrix: dict) -> dict:
+    """attack → crafted on → judged on → {rate, n, ci}."""
+    return {n: {m: {j: {"rate": r.value, "n": r.n, "ci": [r.low, r.high]} for j, r in rows.items()}
+                for m, rows in by.items()} for n, by in matrix.items()}
+
+
 def transfer_table(measured: list[ArchMeasure]) -> pd.DataFrame:
-    """The transfer matrices as rows: attack, crafted on, and the rate on each judged model."""
-    return pd.DataFrame([{"arch": m.arch, "attack": name, "crafted on": on,
+    """The transfer matrices as rows: attack, crafted on, which image, and the rate on each judged model."""
+    return pd.DataFrame([{"arch": m.arch, "attack": name, "crafted on": on, "image": image,
                           **{f"fools {j}": str(r) for j, r in judged.items()}}
-                         for m in measured for name, rows in m.transfer.items() for on, judged in rows.items()])
+                         for m in measured for name in m.transfer
+                         for image, matrix in (("final (20 steps)", m.transfer), ("first evasion", m.transfer_first))
+                         if name in matrix for on, judged in matrix[name].items()])
 
 
 def prior_table(measured: list[ArchMeasure]) -> pd.DataFrame:
