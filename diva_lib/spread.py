@@ -19,6 +19,12 @@ def summarise(values: dict[int, float]) -> dict:
             "sd": float(v.std(ddof=1)) if len(v) > 1 else 0.0}
 
 
+def _seeded(arch: str, cfg: config.Profile, seed: int) -> tuple[zoo.StandIn, zoo.ZooEntry]:
+    """A seed's data split and the models trained (or cached) from it."""
+    data = zoo.load_data(cfg, seed)
+    return data, zoo.get(arch, cfg, seed, stand_in=data)
+
+
 def table1(arch: str, cfg: config.Profile, seeds: tuple[int, ...]) -> dict:
     """fp32 and int8 accuracy and instability of `arch` trained from each seed, on that seed's test split.
 
@@ -27,8 +33,7 @@ def table1(arch: str, cfg: config.Profile, seeds: tuple[int, ...]) -> dict:
     """
     out: dict[str, dict[int, float]] = {"fp32_acc": {}, "tflite_int8_acc": {}, "instability": {}}
     for seed in seeds:
-        data = zoo.load_data(cfg, seed)
-        e = zoo.get(arch, cfg, seed, stand_in=data)
+        data, e = _seeded(arch, cfg, seed)
         p32, p8 = evaluate.predict(e.fp32, data.x_test), evaluate.predict(e.tflite, data.x_test)
         out["fp32_acc"][seed] = metrics.accuracy(p32, data.y_test).value
         out["tflite_int8_acc"][seed] = metrics.accuracy(p8, data.y_test).value
@@ -45,8 +50,7 @@ def whitebox(arch: str, cfg: config.Profile, seeds: tuple[int, ...], n: int, c: 
     out: dict[str, dict[int, float]] = {"diva_top1": {}, "pgd_top1": {}}
     n_used = {}
     for seed in seeds:
-        data = zoo.load_data(cfg, seed)
-        e = zoo.get(arch, cfg, seed, stand_in=data)
+        data, e = _seeded(arch, cfg, seed)
         x, y = evaluate.select_eval_set(data.x_test, data.y_test, [e.fp32, e.qat, e.tflite], n)
         for key, atk in (("diva_top1", attacks.DIVA(e.fp32, e.qat, c=c)), ("pgd_top1", attacks.PGD(e.fp32, e.qat))):
             r = evaluate.evaluate_attack(atk, e.fp32, e.qat, e.tflite, x, y, batch_size=cfg.attack_batch_size,
