@@ -49,6 +49,13 @@ def select_eval_set(x: np.ndarray, y: np.ndarray, models: list, n: int | None = 
     return (x.subset(idx) if isinstance(x, ImageSet) else x[idx]), y[idx]
 
 
+def select_second_half(x: np.ndarray, y: np.ndarray, models: list,
+                       n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """`select_eval_set` on the second half of a test split, disjoint from the quantization chapter's sets."""
+    half = len(y) // 2
+    return select_eval_set(x[half:], y[half:], models, n)
+
+
 @dataclass
 class View:
     """Metrics of adversarial images judged by the original and one version of the adapted model."""

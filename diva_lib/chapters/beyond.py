@@ -111,17 +111,11 @@ class ArchMeasure:
         return [*self.bits.values(), *(q for pair in self.sparsity.values() for q in pair)]
 
 
-def eval_set(data: zoo.StandIn, models: list, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """The first n images of the test split's second half that every given model classifies correctly."""
-    half = len(data.y_test) // 2
-    return evaluate.select_eval_set(data.x_test[half:], data.y_test[half:], models, n)
-
-
 def measure(arch: str, label: str, e: zoo.ZooEntry, adapted, deployed, data: zoo.StandIn, s: Settings,
             sparsity: float | None = None) -> Point:
     """Clean accuracy and instability on the test split, then PGD and DIVA on the pair (original, adapted)."""
     po, pa = evaluate.predict(e.fp32, data.x_test), evaluate.predict(deployed, data.x_test)
-    x, y = eval_set(data, [e.fp32, deployed], s.n_eval)
+    x, y = evaluate.select_second_half(data.x_test, data.y_test, [e.fp32, deployed], s.n_eval)
     batch = s.cfg.attack_batch_size
     d = evaluate.evaluate_attack(attacks.DIVA(e.fp32, adapted, c=s.c), e.fp32, adapted, deployed, x, y,
                                  batch_size=batch, progress=False)
@@ -142,7 +136,7 @@ def transfer(e: zoo.ZooEntry, p: zoo.PrunedEntry, data: zoo.StandIn, s: Settings
     """
     crafted = {"original": e.fp32.model, "int8": e.qat, "pruned": p.pruned}
     deployed = {"original": e.fp32, "int8": e.tflite, "pruned": p.pruned_tflite}
-    x, y = eval_set(data, list(deployed.values()), s.n_eval)
+    x, y = evaluate.select_second_half(data.x_test, data.y_test, list(deployed.values()), s.n_eval)
     attack_on = {"PGD": {m: attacks.PGD(e.fp32, crafted[m]) for m in MODELS},
                  "DIVA": {m: attacks.DIVA(e.fp32, crafted[m], c=s.c) for m in ("int8", "pruned")}}
     final: dict = {}
@@ -163,7 +157,7 @@ def on_device_prior(e: zoo.ZooEntry, sur: zoo.Surrogates, data: zoo.StandIn, s: 
     Each runs all 20 steps (the attacker cannot see the server model); success is the original
     wrong on the final iterate, on images it classified correctly.
     """
-    x, y = eval_set(data, [e.fp32], s.n_eval)
+    x, y = evaluate.select_second_half(data.x_test, data.y_test, [e.fp32], s.n_eval)
     through = {"on-device twin (QAT graph)": e.qat, "independent surrogate": sur.blackbox,
                "the original itself (whitebox)": e.fp32.model}
     out = {}

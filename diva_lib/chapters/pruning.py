@@ -112,9 +112,7 @@ def run(s: Settings) -> ChapterResult:
         models.check(f"{arch} int8", "int8_minus_fp32", int8["accuracy"].value - orig_acc.value)
         stat_rows += [_stat_row(arch, "original", {"accuracy": orig_acc, "gzip_kb": orig_kb}),
                       _stat_row(arch, "int8 (QAT)", int8)]
-        half = len(y_test) // 2  # the second half of the test split: disjoint from the quantization chapter's sets
-        x, y = evaluate.select_eval_set(x_test[half:], y_test[half:], [e.fp32, p.pruned_tflite, p.pruned_qat_tflite],
-                                        s.n_eval)
+        x, y = evaluate.select_second_half(x_test, y_test, [e.fp32, p.pruned_tflite, p.pruned_qat_tflite], s.n_eval)
         models.check(f"{arch} eval set", "n_rate", len(y))
         json_out[arch] = {"original": {"accuracy": orig_acc.value, "gzip_kb": orig_kb},
                           "int8": {"accuracy": int8["accuracy"].value, "instability": int8["instability"].value},
