@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from diva_lib import calibration, report  # noqa: E402
-from diva_lib.cache import ModelCache  # noqa: E402
+from diva_lib.cache import ATTACK_CACHE_DIR, CACHE_DIR, ModelCache  # noqa: E402
 
 
 def _watch(proc: subprocess.Popen, peak: list[float], stop: threading.Event) -> None:
@@ -46,8 +46,20 @@ def _watch(proc: subprocess.Popen, peak: list[float], stop: threading.Event) -> 
         pass
 
 
+def _cached() -> tuple[set[str], set[str]]:
+    """Names of the finished model-cache entries and of the stored attack-cache results present now."""
+    models = {p.name for p in CACHE_DIR.glob("*") if not p.name.startswith(".")} if CACHE_DIR.is_dir() else set()
+    runs = {p.name for p in ATTACK_CACHE_DIR.glob("*") if not p.name.startswith(".")} if ATTACK_CACHE_DIR.is_dir() \
+        else set()
+    return models, runs
+
+
 def run(src: Path, out_dir: Path, profile: str, params: tuple[str, ...] = ()) -> dict[str, float]:
-    """Execute one notebook (papermill parameters as `name=value`); return its wall time and peak RSS."""
+    """Execute one notebook (papermill parameters as `name=value`); return its wall time, peak RSS and what it built.
+
+    `models_built` and `results_stored` count the model-cache entries and attack-cache results the
+    notebook added: zero for both on full caches, every model and attack it needs on empty ones.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="diva-run-") as tmp:  # outside the book, so a kill leaves no page
         src_nb, out_nb = Path(tmp) / f"{src.stem}.ipynb", Path(tmp) / f"{src.stem}.out.ipynb"
@@ -56,6 +68,7 @@ def run(src: Path, out_dir: Path, profile: str, params: tuple[str, ...] = ()) ->
         cmd = [sys.executable, "-m", "papermill", "--cwd", str(src.parent), "-p", "profile", profile, *extra,
                str(src_nb), str(out_nb)]
         peak, stop = [0.0], threading.Event()
+        models, runs = _cached()
         t = time.perf_counter()
         proc = subprocess.Popen(cmd)
         watcher = threading.Thread(target=_watch, args=(proc, peak, stop), daemon=True)
@@ -73,7 +86,9 @@ def run(src: Path, out_dir: Path, profile: str, params: tuple[str, ...] = ()) ->
                 cell.metadata["tags"].append("remove-cell")
         nbformat.write(executed, partial)
         partial.replace(out_dir / f"{src.stem}.ipynb")
-    return {"seconds": round(seconds, 1), "peak_rss_mb": round(peak[0], 1)}
+    models_after, runs_after = _cached()
+    return {"seconds": round(seconds, 1), "peak_rss_mb": round(peak[0], 1),
+            "models_built": len(models_after - models), "results_stored": len(runs_after - runs)}
 
 
 def machine_record() -> dict:

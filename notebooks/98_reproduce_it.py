@@ -79,7 +79,10 @@ display(pd.DataFrame({"": {
 # recomputes them; a cached model is built only when something has to be computed with it.
 # `make verify` recomputes all of them (`DIVA_ATTACK_CACHE_MODE=refresh`);
 # `DIVA_ATTACK_CACHE_MODE=off` neither reads nor stores them. A run on full caches is timed with
-# `.venv/bin/python book/execute.py --profile default --timings timings_warm`.
+# `.venv/bin/python book/execute.py --profile default --timings timings_warm`. The last two columns
+# say how cold each chapter ran: the models it added to `.cache/models` and the attack runs, model
+# outputs and sizes it added to `.cache/attacks` (both zero on full caches; empty where the run
+# did not record them).
 
 # %%
 for prof in dict.fromkeys([profile, "default"]):
@@ -90,11 +93,12 @@ for prof in dict.fromkeys([profile, "default"]):
                 display(Markdown(f"No timings for the `{prof}` profile yet (`make book PROFILE={prof}` writes them)."))
             continue
         t = report.load_json(path)
-        rows = {k: {"minutes": v["seconds"] / 60, "peak RSS (GiB)": v["peak_rss_mb"] / 1024}
+        rows = {k: {"minutes": v["seconds"] / 60, "peak RSS (GiB)": v["peak_rss_mb"] / 1024,
+                    "models built": v.get("models_built"), "results stored": v.get("results_stored")}
                 for k, v in t.items() if isinstance(v, dict) and "seconds" in v}
         display(Markdown(f"**{prof}** profile, {what} (`{path.name}`): total {t.get('total_seconds', 0) / 60:.1f} min"
                          + report.machine_note(t.get("machine"), t.get("normalised_total_seconds"))))
-        display(pd.DataFrame(rows).T.round(2))
+        display(pd.DataFrame.from_dict(rows, orient="index").round(2))
 
 # %% [markdown]
 # ## Training recipes
@@ -169,10 +173,12 @@ with pd.option_context("display.max_colwidth", 200):
 # %% [markdown]
 # ## Measurement notes of the reference run
 #
-# The committed `results/default/` comes from one cold run of the `default` profile with the
-# committed code (its stamp says so): the table above gives each chapter's wall time and peak
-# memory, and `timings.json` the machine and the total normalised to the fast 2-core kind. A
-# chapter's JSON lists how long each of its models took to build.
+# The committed `results/default/` comes from a run of the `default` profile with the committed
+# code (its stamp says so), chapter after chapter on one model cache: a model is built by the first
+# chapter that needs it and loaded by the later ones. The table above gives each chapter's wall
+# time, peak memory and how much it built; `timings.json` adds the machine and the total
+# normalised to the fast 2-core kind. A chapter whose models or attack runs were already cached
+# ran faster than it would cold. A chapter's JSON lists how long each of its models took to build.
 #
 # The verdicts of this run per chapter:
 
