@@ -1,0 +1,45 @@
+"""book/execute.py: a notebook's record says how much it added to the model and attack caches."""
+
+import importlib.util
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK = '''# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% tags=["parameters"]
+profile = "smoke"
+
+# %%
+import os
+from pathlib import Path
+
+Path(os.environ["DIVA_CACHE"], "original-0123").mkdir(parents=True)
+Path(os.environ["DIVA_CACHE"], ".tmp-original-4567").mkdir()
+'''
+
+
+def load_execute():
+    spec = importlib.util.spec_from_file_location("book_execute", ROOT / "book" / "execute.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_record_counts_new_models_not_partial_builds_or_old_entries(tmp_path, monkeypatch):
+    execute = load_execute()
+    cache = tmp_path / "cache" / "models"  # its own, so other tests' builds cannot be counted
+    (cache / "qat-already-there").mkdir(parents=True)
+    monkeypatch.setenv("DIVA_CACHE", str(cache))
+    monkeypatch.setattr(execute, "CACHE_DIR", cache)
+    monkeypatch.setattr(execute, "ATTACK_CACHE_DIR", tmp_path / "cache" / "attacks")
+    src = tmp_path / "01_tiny.py"
+    src.write_text(NOTEBOOK)
+    record = execute.run(src, tmp_path / "out", "smoke")
+    assert (record["models_built"], record["results_stored"]) == (1, 0)
+    assert (tmp_path / "out" / "01_tiny.ipynb").is_file() and record["seconds"] > 0
