@@ -43,3 +43,10 @@ def test_record_counts_new_models_not_partial_builds_or_old_entries(tmp_path, mo
     record = execute.run(src, tmp_path / "out", "smoke")
     assert (record["models_built"], record["results_stored"]) == (1, 0)
     assert (tmp_path / "out" / "01_tiny.ipynb").is_file() and record["seconds"] > 0
+
+
+def test_total_is_normalised_per_chapter_by_the_calibration_of_its_own_call():
+    execute = load_execute()
+    timings = {"machine": {"mobilenet_train_ips": 630.0}, "total_seconds": 1.0,
+               "01_a": {"seconds": 100.0, "mobilenet_train_ips": 315.0}, "02_b": {"seconds": 50.0}}
+    assert execute.totals(timings) == {"total_seconds": 150.0, "normalised_total_seconds": 100.0}
