@@ -53,11 +53,21 @@ def differences(results: Path, root: Path = ROOT) -> list[str]:
             + [f"removed: {k}" for k in sorted(then.keys() - now.keys())])
 
 
+def _copy_without_stderr(src: Path, dst: Path) -> None:
+    """Copy an executed notebook without its stderr streams (library warnings, log lines; the book hides them)."""
+    nb = json.loads(src.read_text())
+    stderr = ("stream", "stderr")
+    for cell in nb.get("cells", []):
+        if "outputs" in cell:
+            cell["outputs"] = [o for o in cell["outputs"] if (o.get("output_type"), o.get("name")) != stderr]
+    dst.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+
+
 def promote(run: Path, notebooks: Path, dest: Path, root: Path = ROOT) -> Path:
     """Make a finished run the reference: its JSON and executed notebooks into `dest`, with a fresh stamp.
 
-    The benchmarks already in `dest` stay unless the run has its own. `dest` is replaced only once
-    everything is in place.
+    The benchmarks already in `dest` stay unless the run has its own. Notebooks lose their stderr
+    streams. `dest` is replaced only once everything is in place.
 
     Example:
         >>> promote(Path(".verify/default"), Path(".verify/notebooks"), Path("results/default"))  # doctest: +SKIP
@@ -80,7 +90,7 @@ def promote(run: Path, notebooks: Path, dest: Path, root: Path = ROOT) -> Path:
     for p in run.glob("*.json"):
         shutil.copy2(p, tmp / p.name)
     for s in sources:
-        shutil.copy2(notebooks / f"{s.stem}.ipynb", tmp / "notebooks" / f"{s.stem}.ipynb")
+        _copy_without_stderr(notebooks / f"{s.stem}.ipynb", tmp / "notebooks" / f"{s.stem}.ipynb")
     (tmp / "stamp.json").write_text(json.dumps(stamp(root), indent=1, sort_keys=True) + "\n")
     old = dest.with_name(f".{dest.name}.old")
     shutil.rmtree(old, ignore_errors=True)

@@ -52,6 +52,17 @@ def test_differences_name_changed_added_and_removed_files(project):
                                                     "removed: requirements.txt"]
 
 
+def test_promoted_notebooks_keep_their_outputs_but_not_stderr(project):
+    run, nbs = finished_run(project)
+    cell = {"cell_type": "code", "source": "1", "outputs": [
+        {"output_type": "stream", "name": "stderr", "text": "/home/me/.venv/…: UserWarning"},
+        {"output_type": "stream", "name": "stdout", "text": "1"}]}
+    (nbs / "01_x.ipynb").write_text(json.dumps({"cells": [cell]}))
+    dest = reference.promote(run, nbs, project / "results" / "default", root=project)
+    outputs = json.loads((dest / "notebooks" / "01_x.ipynb").read_text())["cells"][0]["outputs"]
+    assert outputs == [{"output_type": "stream", "name": "stdout", "text": "1"}]
+
+
 def test_an_unfinished_run_is_not_promoted_and_the_reference_stays(project):
     dest = project / "results" / "default"
     reference.promote(*finished_run(project), dest, root=project)
@@ -69,4 +80,5 @@ def test_reference_check_exits_1_on_a_difference_and_2_without_a_stamp(tmp_path,
     (tmp_path / "stamp.json").write_text(json.dumps({"files": {"diva_lib/gone.py": "0"}}))
     assert cli.main(["reference", "check", "--results", str(tmp_path)]) == 1
     assert "removed: diva_lib/gone.py" in capsys.readouterr().out
+
 
