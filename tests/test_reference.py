@@ -82,3 +82,14 @@ def test_reference_check_exits_1_on_a_difference_and_2_without_a_stamp(tmp_path,
     assert "removed: diva_lib/gone.py" in capsys.readouterr().out
 
 
+
+
+def test_committed_reference_has_every_chapter_executed_with_outputs_and_a_stamp():
+    root = Path(reference.ROOT) / "results" / "default"
+    chapters = {p.stem for p in (Path(reference.ROOT) / "notebooks").glob("*.py")}
+    executed = {p.stem: p for p in (root / "notebooks").glob("*.ipynb")}
+    assert set(executed) == chapters and (root / "stamp.json").is_file()
+    for stem, path in executed.items():
+        assert path.stat().st_size <= reference.MAX_NOTEBOOK_BYTES, stem
+        cells = json.loads(path.read_text())["cells"]
+        assert any(c.get("outputs") for c in cells if c["cell_type"] == "code"), f"{stem} has no outputs"
