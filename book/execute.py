@@ -48,10 +48,10 @@ def _watch(proc: subprocess.Popen, peak: list[float], stop: threading.Event) -> 
 
 def _cached() -> tuple[set[str], set[str]]:
     """Names of the finished model-cache entries and of the stored attack-cache results present now."""
-    models = {p.name for p in CACHE_DIR.glob("*") if not p.name.startswith(".")} if CACHE_DIR.is_dir() else set()
-    runs = {p.name for p in ATTACK_CACHE_DIR.glob("*") if not p.name.startswith(".")} if ATTACK_CACHE_DIR.is_dir() \
-        else set()
-    return models, runs
+    def names(folder: Path) -> set[str]:
+        return {p.name for p in folder.glob("*") if not p.name.startswith(".")}  # not locks or unfinished builds
+
+    return names(CACHE_DIR), names(ATTACK_CACHE_DIR)
 
 
 def run(src: Path, out_dir: Path, profile: str, params: tuple[str, ...] = ()) -> dict[str, float]:
