@@ -25,6 +25,10 @@ class Rate:
     def __str__(self) -> str:
         return f"{100 * self.value:.1f} % [{100 * self.low:.1f}, {100 * self.high:.1f}] (n={self.n})"
 
+    def as_dict(self) -> dict:
+        """JSON form: {"rate": k/n, "n": n, "ci": [low, high]}."""
+        return {"rate": self.value, "n": self.n, "ci": [self.low, self.high]}
+
 
 def rate(mask: np.ndarray) -> Rate:
     """Share of True entries in a boolean mask, with a 95 % Wilson interval."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,14 @@ class LazyModel:
         if name.startswith("__") or name in ("_model", "_build", "_fingerprint"):
             raise AttributeError(name)
         return getattr(self.model, name)
+
+
+def release(*models: Any) -> None:
+    """Drop the built Keras model of each `LazyModel` given (rebuilt on its next use) and free what nothing holds."""
+    for m in models:
+        if isinstance(m, LazyModel):
+            m._model = None
+    gc.collect()
 
 
 def eager(model: LazyModel | tf_keras.Model) -> tf_keras.Model:

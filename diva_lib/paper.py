@@ -34,5 +34,9 @@ class AttackSettings:
         """'8/255 / 1/255 / 20 / no'."""
         return f"{self.eps * 255:g}/255 / {self.step * 255:g}/255 / {self.steps} / no"
 
+    def kwargs(self) -> dict[str, float | int]:
+        """The attack constructors' keywords: {'eps': ..., 'step': ..., 'steps': ...}."""
+        return {"eps": self.eps, "step": self.step, "steps": self.steps}
+
 
 ATTACK = AttackSettings()

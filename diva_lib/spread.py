@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from diva_lib import attacks, config, evaluate, metrics, zoo
+from diva_lib import attacks, config, evaluate, metrics, models, zoo
 
 
 def summarise(values: dict[int, float]) -> dict:
@@ -38,6 +38,7 @@ def table1(arch: str, cfg: config.Profile, seeds: tuple[int, ...]) -> dict:
         out["fp32_acc"][seed] = metrics.accuracy(p32, data.y_test).value
         out["tflite_int8_acc"][seed] = metrics.accuracy(p8, data.y_test).value
         out["instability"][seed] = metrics.instability(p32, p8, data.y_test).value
+        models.release(e.fp32, e.qat)
     return {"arch": arch, "seeds": list(seeds), **{k: summarise(v) for k, v in out.items()}}
 
 
@@ -52,11 +53,15 @@ def whitebox(arch: str, cfg: config.Profile, seeds: tuple[int, ...], n: int, c: 
     for seed in seeds:
         data, e = _seeded(arch, cfg, seed)
         x, y = evaluate.select_eval_set(data.x_test, data.y_test, [e.fp32, e.qat, e.tflite], n)
-        for key, atk in (("diva_top1", attacks.DIVA(e.fp32, e.qat, c=c)), ("pgd_top1", attacks.PGD(e.fp32, e.qat))):
+        kw = cfg.attack.kwargs()
+        for key, atk in (("diva_top1", attacks.DIVA(e.fp32, e.qat, c=c, **kw)),
+                         ("pgd_top1", attacks.PGD(e.fp32, e.qat, **kw))):
             r = evaluate.evaluate_attack(atk, e.fp32, e.qat, e.tflite, x, y, batch_size=cfg.attack_batch_size,
                                          progress=False)
             out[key][seed] = r.tflite.top1.value
         n_used[str(seed)] = len(y)
+        del atk
+        models.release(e.fp32, e.qat)
     return {"arch": arch, "seeds": list(seeds), "n": n_used, **{k: summarise(v) for k, v in out.items()}}
 
 

@@ -59,7 +59,14 @@ settings = quantization.Settings.resolve(
 # %% [markdown]
 # ## Paper setting vs this run
 # The stand-in (Fashion-MNIST, 10 classes, 32×32) replaces ImageNet so the book runs on a CPU.
-# The attack is the paper's: L∞ radius ε = 8/255, step 1/255, 20 steps, no random start.
+# The attack is the paper's (L∞, 20 steps, no random start) with one change the stand-in forces:
+# ε = 16/255 and step 2/255 instead of 8/255 and 1/255 in the `smoke` and `default` profiles.
+# At 8/255, PGD leaves a share of Fashion-MNIST images correctly classified even on the float
+# model alone, far from Table 2's 98.4–98.7 %, so DIVA and PGD would be compared in a regime the
+# paper never saw; twice the radius, with the step scaled alike, brings PGD back to the paper's
+# level. The radius table below measures both radii on every architecture, so the reader sees
+# that the shortfall at 8/255 belongs to the data and not to quantization. The `paper` profile
+# keeps 8/255.
 
 # %% tags=["hide-input"]
 report.show(quantization.settings_table(settings))
@@ -115,6 +122,17 @@ result = quantization.run(settings)
 # %% tags=["hide-input"]
 result.show("models")
 result.show("eval_sets")
+
+# %% [markdown]
+# ## Why the stand-in's radius
+# PGD-20's final-iterate evasion on the first 200 whitebox images, at the paper's radius and at
+# this run's: crafted on and judged by the float original alone ("fp32 alone", no quantization
+# anywhere), and crafted on the QAT pair and judged on the deployed int8 model ("int8", as in the
+# whitebox run). Where both models resist alike at 8/255, the resistance is the data's; where the
+# int8 row falls well below the fp32 row, the quantizers mask the gradient.
+
+# %% tags=["hide-input"]
+result.show("radius")
 
 # %% [markdown]
 # ## PGD and DIVA under the three threat models

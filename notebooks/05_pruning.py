@@ -25,7 +25,8 @@
 # Whitebox DIVA and PGD attack (original, pruned) and (original, pruned + QAT) with the paper's
 # protocol: each image is kept at the first step at which the original is right and the adapted
 # Keras model wrong, and the kept image is judged on the true original and the deployed TFLite model
-# (8-bit pixel grid).
+# (8-bit pixel grid). ε, step and steps are the quantization chapter's (on the Fashion-MNIST
+# stand-in ε = 16/255, step 2/255: that chapter's radius table shows why).
 #
 # As in the paper, all three architectures are pruned (`smoke` prunes MobileNet only). Pruning and
 # pruning-preserving QAT fine-tune on the first 10,000 training images in `default`, and the

@@ -29,7 +29,8 @@
 # TFLite deploys 8 bits only, so 8 bits is judged on the deployed int8 model and the other widths
 # on their QAT graphs. **Sparsity.** Magnitude pruning to 0.5, 0.75, 0.8 (the pruning chapter's
 # models) and 0.9, each with and without pruning-preserving int8 QAT. For every model: accuracy,
-# instability, and DIVA vs PGD top-1 success with the paper's first-success protocol.
+# instability, and DIVA vs PGD top-1 success with the paper's first-success protocol (ε and step
+# are the quantization chapter's: 16/255 and 2/255 on the stand-in).
 #
 # A compressed model below 50 % accuracy is reported, and the claims that would rest on it are
 # "not testable here".

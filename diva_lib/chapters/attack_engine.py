@@ -60,9 +60,9 @@ class Settings(ChapterSettings):
 
 def settings_table(s: Settings) -> pd.DataFrame:
     """Paper setting vs this run."""
-    cfg, a = s.cfg, paper.ATTACK
+    cfg, a = s.cfg, s.cfg.attack
     return report.settings_table({
-        "ε (L∞)": ("8/255", f"{a.eps * 255:g}/255"),
+        "ε (L∞)": ("8/255", f"{a.eps * 255:g}/255" + ("" if a == paper.ATTACK else " (stand-in: see §5)")),
         "step size": ("1/255", f"{a.step * 255:g}/255"),
         "steps": (20, a.steps),
         "random start": ("no", "no"),
@@ -102,14 +102,14 @@ def model_pair(s: Settings) -> Pair:
 
 
 def suite(pair: Pair, s: Settings) -> dict[str, attacks.Attack]:
-    """Every attack of the chapter on the whitebox pair, with the paper's ε, step and steps (`paper.ATTACK`)."""
-    fp32, qat = pair.entry.fp32, pair.entry.qat
+    """Every attack of the chapter on the whitebox pair, with the profile's ε, step and steps (`Profile.attack`)."""
+    fp32, qat, kw = pair.entry.fp32, pair.entry.qat, s.cfg.attack.kwargs()
     return {
-        "PGD": attacks.PGD(fp32, qat),
-        "DIVA": attacks.DIVA(fp32, qat, c=s.c),
-        "Momentum PGD": attacks.MomentumPGD(fp32, qat, momentum=0.5),
-        "CW-L∞": attacks.CWLinf(fp32, qat),
-        "targeted DIVA": attacks.TargetedDIVA(fp32, qat, c=s.c, target=s.target),
+        "PGD": attacks.PGD(fp32, qat, **kw),
+        "DIVA": attacks.DIVA(fp32, qat, c=s.c, **kw),
+        "Momentum PGD": attacks.MomentumPGD(fp32, qat, momentum=0.5, **kw),
+        "CW-L∞": attacks.CWLinf(fp32, qat, **kw),
+        "targeted DIVA": attacks.TargetedDIVA(fp32, qat, c=s.c, target=s.target, **kw),
     }
 
 
@@ -143,7 +143,7 @@ def run(s: Settings, pair: Pair | None = None, attack_suite: dict[str, attacks.A
     models.check(f"{s.arch} int8", "qat_int8_disagreement", metrics.disagreement(pq, p8).value)
     models.check(f"{s.arch} int8", "pgd_evasion", reports["PGD"].tflite_final.evasion.value)
     models.check("evaluation set", "n_rate", len(pair.y))
-    a = paper.ATTACK
+    a = cfg.attack
     art = crosscheck.compare_with_art(e.fp32, e.qat, e.tflite, pair.x, pair.y, eps=a.eps, step=a.step,
                                       steps=a.steps, batch_size=cfg.attack_batch_size)
     exceptions = {n: final_not_first(r) for n, r in reports.items()}
@@ -152,7 +152,7 @@ def run(s: Settings, pair: Pair | None = None, attack_suite: dict[str, attacks.A
         "seed": s.seed, "arch": s.arch, "n_eval": len(pair.y), "attacks": {n: r.as_dict() for n, r in reports.items()},
         "art_crosscheck": art, "final_not_first": exceptions,
         "accuracy": {k: v.value for k, v in acc.items()},
-        "targeted_hits": {"target": s.target, **{k: _rate_dict(v) for k, v in hits.items()}}})
+        "targeted_hits": {"target": s.target, **{k: v.as_dict() for k, v in hits.items()}}})
     result.tables = {"suite": suite_table(attack_suite), "attacks": attacks_table(reports),
                      "details": details_table(reports), "subset": subset_table(reports),
                      "targeted": pd.DataFrame([{"image": k, f"int8 says {s.target}, original right": str(v)}
@@ -160,10 +160,6 @@ def run(s: Settings, pair: Pair | None = None, attack_suite: dict[str, attacks.A
                      "art": crosscheck.comparison_table(art).reset_index(names="engine")}
     result.extras.update(reports=reports, art=art)
     return result
-
-
-def _rate_dict(r: Rate) -> dict:
-    return {"value": r.value, "ci": [r.low, r.high], "n": r.n}
 
 
 def suite_table(attack_suite: dict[str, attacks.Attack]) -> pd.DataFrame:

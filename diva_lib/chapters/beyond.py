@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from diva_lib import adapt, attacks, config, evaluate, floors, metrics, paper, report, train, verdicts, zoo
+from diva_lib import adapt, attacks, config, evaluate, floors, metrics, report, train, verdicts, zoo
 from diva_lib.chapters import ArchSettings, ChapterResult, per_profile
 from diva_lib.claims import judge
 from diva_lib.metrics import Rate
@@ -56,7 +56,7 @@ def settings_table(s: Settings) -> pd.DataFrame:
                        "QAT graph"),
         "sparsities": ("004: dynamic network surgery; 002: l1 pruning ≈ 50 %", f"magnitude pruning to "
                        f"{', '.join(f'{v:g}' for v in s.sparsities)}, each also with pruning-preserving int8 QAT"),
-        "attacks": ("IFGSM/PGD, ε 8/255 (002), 0.02 (004)", f"PGD and DIVA (c = {s.c:g}), {paper.ATTACK.describe()}"),
+        "attacks": ("IFGSM/PGD, ε 8/255 (002), 0.02 (004)", f"PGD and DIVA (c = {s.c:g}), {s.cfg.attack.describe()}"),
         "transfer": ("adversarial images crafted on one model, tested on another",
                      "the 20th step's image, and apart the first step's image that fooled the crafting model, "
                      "judged on the deployed models"),
@@ -116,10 +116,10 @@ def measure(arch: str, label: str, e: zoo.ZooEntry, adapted, deployed, data: zoo
     """Clean accuracy and instability on the test split, then PGD and DIVA on the pair (original, adapted)."""
     po, pa = evaluate.predict(e.fp32, data.x_test), evaluate.predict(deployed, data.x_test)
     x, y = evaluate.select_second_half(data.x_test, data.y_test, [e.fp32, deployed], s.n_eval)
-    batch = s.cfg.attack_batch_size
-    d = evaluate.evaluate_attack(attacks.DIVA(e.fp32, adapted, c=s.c), e.fp32, adapted, deployed, x, y,
+    batch, kw = s.cfg.attack_batch_size, s.cfg.attack.kwargs()
+    d = evaluate.evaluate_attack(attacks.DIVA(e.fp32, adapted, c=s.c, **kw), e.fp32, adapted, deployed, x, y,
                                  batch_size=batch, progress=False)
-    g = evaluate.evaluate_attack(attacks.PGD(e.fp32, adapted), e.fp32, adapted, deployed, x, y, batch_size=batch,
+    g = evaluate.evaluate_attack(attacks.PGD(e.fp32, adapted, **kw), e.fp32, adapted, deployed, x, y, batch_size=batch,
                                  progress=False, final=True)
     return Point(arch, label, metrics.accuracy(pa, data.y_test), metrics.instability(po, pa, data.y_test),
                  d.tflite.top1, g.tflite.top1, g.tflite_final.evasion, sparsity)
@@ -137,8 +137,9 @@ def transfer(e: zoo.ZooEntry, p: zoo.PrunedEntry, data: zoo.StandIn, s: Settings
     crafted = {"original": e.fp32.model, "int8": e.qat, "pruned": p.pruned}
     deployed = {"original": e.fp32, "int8": e.tflite, "pruned": p.pruned_tflite}
     x, y = evaluate.select_second_half(data.x_test, data.y_test, list(deployed.values()), s.n_eval)
-    attack_on = {"PGD": {m: attacks.PGD(e.fp32, crafted[m]) for m in MODELS},
-                 "DIVA": {m: attacks.DIVA(e.fp32, crafted[m], c=s.c) for m in ("int8", "pruned")}}
+    kw = s.cfg.attack.kwargs()
+    attack_on = {"PGD": {m: attacks.PGD(e.fp32, crafted[m], **kw) for m in MODELS},
+                 "DIVA": {m: attacks.DIVA(e.fp32, crafted[m], c=s.c, **kw) for m in ("int8", "pruned")}}
     final: dict = {}
     first: dict = {}
     for name, on in attack_on.items():
@@ -162,8 +163,8 @@ def on_device_prior(e: zoo.ZooEntry, sur: zoo.Surrogates, data: zoo.StandIn, s: 
                "the original itself (whitebox)": e.fp32.model}
     out = {}
     for name, model in through.items():
-        res = attacks.PGD(e.fp32, model).run(x, y, batch_size=s.cfg.attack_batch_size, progress=False,
-                                             keep_final=True)
+        res = attacks.PGD(e.fp32, model, **s.cfg.attack.kwargs()).run(
+            x, y, batch_size=s.cfg.attack_batch_size, progress=False, keep_final=True)
         out[name] = metrics.rate(evaluate.predict(e.fp32, metrics.to_pixel_grid(res.x_final)).argmax(1) != y)
     return out
 
@@ -210,7 +211,7 @@ def run(s: Settings) -> ChapterResult:
             "bits": {b: q.as_dict() for b, q in bits.items()},
             "sparsity": {v: {**pair[0].as_dict(), "int8": pair[1].as_dict()} for v, pair in sparsity.items()},
             "transfer": _matrix_json(matrix), "transfer_first_evasion": _matrix_json(first),
-            "on_device_prior": {k: {"rate": r.value, "n": r.n, "ci": [r.low, r.high]} for k, r in prior.items()},
+            "on_device_prior": {k: r.as_dict() for k, r in prior.items()},
             "build_seconds": build[-1]}
     result = ChapterResult("beyond", s.profile, settings_table(s), models,
                            data={**json_out, "c": s.c, "seed": s.seed, "n_eval": s.n_eval})
@@ -224,7 +225,7 @@ def run(s: Settings) -> ChapterResult:
 
 def _matrix_json(matrix: dict) -> dict:
     """attack → crafted on → judged on → {rate, n, ci}."""
-    return {n: {m: {j: {"rate": r.value, "n": r.n, "ci": [r.low, r.high]} for j, r in rows.items()}
+    return {n: {m: {j: r.as_dict() for j, r in rows.items()}
                 for m, rows in by.items()} for n, by in matrix.items()}
 
 

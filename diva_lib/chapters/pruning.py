@@ -50,7 +50,7 @@ def settings_table(s: Settings) -> pd.DataFrame:
         "pruned + quantized": ("the same QAT pipeline, sparsity preserved with tfmot",
                                f"Default8BitPrunePreserveQuantizeScheme, QAT {cfg.qat_summary()}, int8 TFLite"),
         "deployed models": ("TFLite", "float32 TFLite (pruned), int8 TFLite (pruned + QAT), LiteRT interpreter"),
-        "ε / step / steps / random start": (paper.ATTACK.describe(), paper.ATTACK.describe()),
+        "ε / step / steps / random start": (paper.ATTACK.describe(), cfg.attack.describe()),
         "protocol": ("each image kept at the first step where the original is right and the adapted model wrong",
                      "the same on the Keras pair; the kept image judged on the true original and the deployed "
                      "TFLite model (8-bit pixel grid)"),
@@ -124,8 +124,8 @@ def run(s: Settings) -> ChapterResult:
             models.check(f"{arch} {kind}", "sparsity", st["sparsity"])
             runs = {name: evaluate.evaluate_attack(atk, e.fp32, keras_model, deployed, x, y, progress=False,
                                                    batch_size=cfg.attack_batch_size, final=name == "PGD")
-                    for name, atk in (("PGD", attacks.PGD(e.fp32, keras_model)),
-                                      ("DIVA", attacks.DIVA(e.fp32, keras_model, c=s.c)))}
+                    for name, atk in (("PGD", attacks.PGD(e.fp32, keras_model, **cfg.attack.kwargs())),
+                                      ("DIVA", attacks.DIVA(e.fp32, keras_model, c=s.c, **cfg.attack.kwargs())))}
             d, g = runs["DIVA"], runs["PGD"]
             models.check(f"{arch} {kind}", "pgd_evasion", g.tflite_final.evasion.value)
             measured.append(PrunedModel(arch, kind, d.tflite.top1, g.tflite.top1,

@@ -18,6 +18,7 @@ from diva_lib.chapters import ArchSettings, ChapterResult, per_profile
 from diva_lib.claims import judge
 from diva_lib.evaluate import AttackReport
 from diva_lib.metrics import Rate
+from diva_lib.models import release as release_models
 from diva_lib.report import pct
 from diva_lib.verdicts import Estimate, mean_interval, paired_difference
 
@@ -40,6 +41,7 @@ class Settings(ArchSettings):
     c_values: tuple[float, ...] = (0.0, 0.001, 0.1, 1.0, 5.0, 10.0)
     n_ablation: int = per_profile(16, 200, 1000)
     n_baselines: int = per_profile(16, 200, 3000)
+    n_radius: int = per_profile(16, 200, 200)  # PGD at the paper's radius and at the profile's
     n_examples: int = 4
     spread_seeds: tuple[int, ...] = per_profile((), (0, 1, 2), ())  # whitebox MobileNet retrained on each
 
@@ -54,7 +56,7 @@ class Settings(ArchSettings):
         if not set(self.sweep_archs) <= set(self.archs):
             raise config.ParameterError(f"parameter 'sweep_archs'={list(self.sweep_archs)!r} must be drawn from "
                                         f"archs={list(self.archs)}")
-        for name in ("n_transfer", "n_ablation", "n_baselines"):
+        for name in ("n_transfer", "n_ablation", "n_baselines", "n_radius"):
             if getattr(self, name) > self.n_whitebox:
                 raise config.ParameterError(f"parameter {name!r}={getattr(self, name)} must not exceed n_whitebox="
                                             f"{self.n_whitebox}: it takes the first images of the whitebox set")
@@ -73,7 +75,8 @@ def settings_table(s: Settings) -> pd.DataFrame:
         "surrogate training": ("§4.3: from the adapted model's parameters or ImageNet weights, distilled from the "
                                "deployed model; §4.4: then adapted (the authors' notebook distils at T = 10)",
                                SURROGATE_NOTE),
-        "ε / step / steps / random start": ("8/255 / 1/255 / 20 / no", paper.ATTACK.describe()),
+        "ε / step / steps / random start": (paper.ATTACK.describe(), cfg.attack.describe() + (
+            "" if cfg.attack == paper.ATTACK else " (the stand-in's; see the radius table)")),
         "success": ("first step with the original right and the adapted model wrong (WBattack.py)",
                     "the same, checked on the crafting pair; final iterate shown beside it (whitebox)"),
         "c": (1, f"{s.c:g}"),
@@ -282,6 +285,12 @@ class ArchSetup:
     clean: dict[str, float]  # fp32_acc, int8_acc, qat_int8_disagreement, <threat>_surrogate_acc and _agreement
     seconds: dict[str, float]
 
+    def release(self) -> None:
+        """Let go of this architecture's Keras models (rebuilt on use); its sets and numbers stay."""
+        sur = self.surrogates
+        release_models(self.entry.fp32, self.entry.qat,
+                       *((sur.semiblackbox, sur.blackbox, sur.blackbox_qat) if sur else ()))
+
 
 def _subset(x, idx: np.ndarray):
     return x.subset(idx) if hasattr(x, "subset") else x[idx]
@@ -329,63 +338,75 @@ def _setup(arch: str, s: Settings, data: zoo.StandIn) -> ArchSetup:
     return ArchSetup(arch, entry, sur, sets, len(idx), clean, seconds)
 
 
-def _attack_runs(setups: dict[str, ArchSetup], s: Settings) -> tuple[dict, dict]:
-    """PGD and DIVA under each threat model: whitebox keeps the final iterate too."""
-    runs, whitebox_diva = {}, {}
-    jobs = [(a, th) for a, st in setups.items() for th in st.sets if len(st.sets[th][1])]
-    for arch, th in tqdm(jobs, desc="attacks"):
-        st = setups[arch]
-        e, (x, y) = st.entry, st.sets[th]
+def _attack_runs(st: ArchSetup, s: Settings) -> tuple[dict, attacks.DIVA | None]:
+    """PGD and DIVA on one architecture under each threat model: whitebox keeps the final iterate too."""
+    runs, kw, e, whitebox_diva = {}, s.cfg.attack.kwargs(), st.entry, None
+    for th, (x, y) in st.sets.items():
+        if not len(y):
+            continue
         orig, adapted = threat.crafting_pair(th, e, st.surrogates)
-        for name, atk in (("PGD", attacks.PGD(orig, adapted)), ("DIVA", attacks.DIVA(orig, adapted, c=s.c))):
-            runs[arch, th, name] = evaluate.evaluate_attack(atk, e.fp32, e.qat, e.tflite, x, y,
-                                                            batch_size=s.cfg.attack_batch_size, progress=False,
-                                                            final=th == "whitebox")
+        pgd, diva = attacks.PGD(orig, adapted, **kw), attacks.DIVA(orig, adapted, c=s.c, **kw)
+        for name, atk in (("PGD", pgd), ("DIVA", diva)):
+            runs[st.arch, th, name] = evaluate.evaluate_attack(atk, e.fp32, e.qat, e.tflite, x, y,
+                                                               batch_size=s.cfg.attack_batch_size, progress=False,
+                                                               final=th == "whitebox")
             if th == "whitebox" and name == "DIVA":
-                whitebox_diva[arch] = atk
+                whitebox_diva = atk
     return runs, whitebox_diva
 
 
-def _ablation(setups: dict[str, ArchSetup], runs: dict, sweep: dict[str, attacks.DIVA], s: Settings) -> list[dict]:
+def _ablation(st: ArchSetup, runs: dict, diva: attacks.DIVA, s: Settings) -> list[dict]:
     """Whitebox DIVA for each c on the first `n_ablation` images (the chapter's c: the whitebox run's head)."""
-    rows = []
-    for arch in tqdm(s.sweep_archs, desc="c ablation"):
-        e = setups[arch].entry
-        x, y = (v[: s.n_ablation] for v in setups[arch].sets["whitebox"])
-        diva = sweep[arch]  # compiled once; only its c changes
-        try:
-            for cv in s.c_values:
-                diva.c = cv
-                r = runs[arch, "whitebox", "DIVA"].head(s.n_ablation) if cv == s.c else evaluate.evaluate_attack(
-                    diva, e.fp32, e.qat, e.tflite, x, y, batch_size=s.cfg.attack_batch_size, progress=False)
-                rows.append({"arch": arch, "c": cv, "top1": r.tflite.top1, "evasion": r.table2_evasion("tflite")})
-        finally:
-            diva.c = s.c
+    e, rows = st.entry, []
+    x, y = (v[: s.n_ablation] for v in st.sets["whitebox"])
+    try:  # compiled once; only its c changes
+        for cv in s.c_values:
+            diva.c = cv
+            r = runs[st.arch, "whitebox", "DIVA"].head(s.n_ablation) if cv == s.c else evaluate.evaluate_attack(
+                diva, e.fp32, e.qat, e.tflite, x, y, batch_size=s.cfg.attack_batch_size, progress=False)
+            rows.append({"arch": st.arch, "c": cv, "top1": r.tflite.top1, "evasion": r.table2_evasion("tflite")})
+    finally:
+        diva.c = s.c
     return rows
 
 
-def _baselines(setups: dict[str, ArchSetup], runs: dict, s: Settings) -> list[dict]:
+def _baselines(st: ArchSetup, runs: dict, s: Settings) -> list[dict]:
     """Momentum PGD and CW-L∞ on the first `n_baselines` whitebox images, beside PGD and DIVA on the same ones."""
-    rows = []
-    for arch in tqdm(s.sweep_archs, desc="baselines"):
-        e = setups[arch].entry
-        x, y = (v[: s.n_baselines] for v in setups[arch].sets["whitebox"])
-        for name, cls in (("Momentum PGD", attacks.MomentumPGD), ("CW-L∞", attacks.CWLinf)):
-            r = evaluate.evaluate_attack(cls(e.fp32, e.qat), e.fp32, e.qat, e.tflite, x, y,
-                                         batch_size=s.cfg.attack_batch_size, progress=False)
-            rows.append({"arch": arch, "attack": name, "top1": r.tflite.top1})
-        rows += [{"arch": arch, "attack": n, "top1": runs[arch, "whitebox", n].head(s.n_baselines).tflite.top1}
-                 for n in ATTACKS]
-    return rows
+    e, rows = st.entry, []
+    x, y = (v[: s.n_baselines] for v in st.sets["whitebox"])
+    for name, cls in (("Momentum PGD", attacks.MomentumPGD), ("CW-L∞", attacks.CWLinf)):
+        r = evaluate.evaluate_attack(cls(e.fp32, e.qat, **s.cfg.attack.kwargs()), e.fp32, e.qat, e.tflite, x, y,
+                                     batch_size=s.cfg.attack_batch_size, progress=False)
+        rows.append({"arch": st.arch, "attack": name, "top1": r.tflite.top1})
+    return rows + [{"arch": st.arch, "attack": n, "top1": runs[st.arch, "whitebox", n].head(s.n_baselines).tflite.top1}
+                   for n in ATTACKS]
 
 
-def _natural(setups: dict[str, ArchSetup]) -> dict[str, np.ndarray]:
+def _natural(st: ArchSetup) -> np.ndarray:
     """Per-image confidence delta of the natural whitebox images (original vs deployed int8)."""
-    out = {}
-    for arch, st in setups.items():
-        x, y = st.sets["whitebox"]
-        out[arch] = per_image_delta(evaluate.predict(st.entry.fp32, x), evaluate.predict(st.entry.tflite, x), y)
-    return out
+    x, y = st.sets["whitebox"]
+    return per_image_delta(evaluate.predict(st.entry.fp32, x), evaluate.predict(st.entry.tflite, x), y)
+
+
+def radius_check(st: ArchSetup, runs: dict, s: Settings) -> list[dict]:
+    """PGD's final-iterate evasion at the paper's radius and at this profile's, fp32 alone and int8.
+
+    On the first `n_radius` whitebox images: "fp32 alone" crafts on and judges the original (no
+    quantization anywhere); "int8" crafts on the QAT pair and judges the deployed model, as the
+    whitebox run does (its rows at this profile's radius are that run's head).
+    """
+    e, rows = st.entry, []
+    x, y = (v[: s.n_radius] for v in st.sets["whitebox"])
+    for radius in dict.fromkeys((paper.ATTACK, s.cfg.attack)):
+        for model, crafted, judged in (("fp32 alone", e.fp32.model, e.fp32), ("int8", e.qat, e.tflite)):
+            if radius == s.cfg.attack and model == "int8":
+                fooled = runs[st.arch, "whitebox", "PGD"].head(s.n_radius).tflite_final.evasion
+            else:
+                res = attacks.PGD(e.fp32, crafted, **radius.kwargs()).run(
+                    x, y, batch_size=s.cfg.attack_batch_size, progress=False, keep_final=True)
+                fooled = metrics.rate(evaluate.predict(judged, metrics.to_pixel_grid(res.x_final)).argmax(1) != y)
+            rows.append({"arch": st.arch, "model": model, "ε": f"{radius.eps * 255:g}/255", "evasion": fooled})
+    return rows
 
 
 def _step1(r: AttackReport) -> Rate:
@@ -439,28 +460,51 @@ def run(s: Settings) -> ChapterResult:
         >>> r.show("claims")  # doctest: +SKIP
     """
     data = zoo.load_data(s.cfg, s.seed)
-    setups = {a: _setup(a, s, data) for a in tqdm(s.archs, desc="models")}
-    runs, sweep = _attack_runs(setups, s)
-    ablation, baselines = _ablation(setups, runs, sweep, s), _baselines(setups, runs, s)
-    natural = _natural(setups)
+    setups, runs, natural, ablation, baselines, radius = {}, {}, {}, [], [], []
+    for arch in tqdm(s.archs, desc="architectures"):  # one at a time: its models are released after
+        st = setups[arch] = _setup(arch, s, data)
+        arch_runs, diva = _attack_runs(st, s)
+        runs |= arch_runs
+        if arch in s.sweep_archs:
+            ablation += _ablation(st, runs, diva, s)
+            baselines += _baselines(st, runs, s)
+        natural[arch] = _natural(st)
+        radius += radius_check(st, runs, s)
+        del diva
+        st.release()
     m = measure(s, runs, natural, ablation, baselines)
     models = _models_table(setups, runs, s)
     sp = spread.whitebox("mobilenet", s.cfg, s.spread_seeds, s.n_whitebox, s.c) if s.spread_seeds else {}
     result = ChapterResult("quantization", s.profile, settings_table(s), models,
-                           data=_json(s, setups, runs, natural, ablation, baselines) | (
-                               {"seed_spread": sp} if sp else {}))
+                           data=_json(s, setups, runs, natural, ablation, baselines) | {
+                               "radius": _radius_json(radius)} | ({"seed_spread": sp} if sp else {}))
     result.claims = claims(m, models, s.stand_in)
     blackbox = [a for a in s.sweep_archs if (a, "blackbox", "DIVA") in runs]
     result.tables = {"eval_sets": _eval_sets(setups, s), "attacks": _attack_table(runs), "table2": _table2(runs),
                      "dssim": _dssim_table(runs), "c_ablation": _ablation_table(ablation),
                      "baselines": _baseline_table(baselines), "confidence": _confidence_table(m, natural),
-                     "not_run": not_run(s.c_values, blackbox), "seed_spread": spread.frame(sp)}
+                     "not_run": not_run(s.c_values, blackbox), "seed_spread": spread.frame(sp),
+                     "radius": radius_table(radius)}
     result.extras = {"setups": setups, "runs": runs, "natural": natural, "ablation": ablation, "measured": m,
-                     "names": dataio.class_names(s.cfg.dataset, s.cfg.num_classes), "n_examples": s.n_examples}
+                     "names": dataio.class_names(s.cfg.dataset, s.cfg.num_classes), "n_examples": s.n_examples,
+                     "eps": s.cfg.attack.eps}
     return result
 
 
 # --- tables and JSON -----------------------------------------------------------------------------------------
+
+
+def radius_table(rows: list[dict]) -> pd.DataFrame:
+    """PGD evasion (final iterate) per architecture and model, one column per radius."""
+    df = pd.DataFrame([{**r, "evasion": str(r["evasion"])} for r in rows])
+    return df.pivot(index=["arch", "model"], columns="ε", values="evasion").reset_index().rename_axis(columns=None)
+
+
+def _radius_json(rows: list[dict]) -> dict:
+    out: dict = {}
+    for r in rows:
+        out.setdefault(r["arch"], {}).setdefault(r["model"], {})[r["ε"]] = r["evasion"].as_dict()
+    return out
 
 
 def _eval_sets(setups: dict[str, ArchSetup], s: Settings) -> pd.DataFrame:
@@ -666,7 +710,7 @@ def fig_examples(result: ChapterResult) -> plt.Figure | None:
          "DIVA": metrics.to_pixel_grid(dv.x_adv[pick])},
         {"natural": caption(evaluate.predict(e.fp32, x), evaluate.predict(e.tflite, x)),
          "PGD": caption(pg.p_orig, pg.p_deployed), "DIVA": caption(dv.p_orig, dv.p_deployed)},
-        f"{arch}: natural, PGD and DIVA images (ε = 8/255, kept at first success)")
+        f"{arch}: natural, PGD and DIVA images (ε = {result.extras['eps'] * 255:g}/255, kept at first success)")
 
 
 def fig7(result: ChapterResult) -> plt.Figure:
