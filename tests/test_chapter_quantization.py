@@ -164,6 +164,17 @@ def test_blackbox_set_follows_the_whitebox_set():
     assert quantization.split_sets(23, 32, 0) == (slice(0, 23), slice(23, 23))  # no blackbox attack
 
 
+def test_radius_table_has_one_column_per_radius_and_json_keeps_each_interval():
+    rows = [{"arch": a, "model": m, "ε": e, "evasion": rate(np.arange(10) < k)}
+            for a, k in (("resnet50", 7), ("mobilenet", 9)) for m in ("fp32 alone", "int8")
+            for e in ("8/255", "16/255")]
+    df = quantization.radius_table(rows)
+    assert list(df.columns) == ["arch", "model", "16/255", "8/255"] and len(df) == 4
+    assert df.set_index(["arch", "model"]).loc[("mobilenet", "int8"), "8/255"].startswith("90.0 %")
+    js = quantization._radius_json(rows)
+    assert js["resnet50"]["fp32 alone"]["16/255"] == rate(np.arange(10) < 7).as_dict()
+
+
 def test_per_image_delta():
     p_orig = np.array([[0.9, 0.1], [0.2, 0.8]])
     p_adapted = np.array([[0.3, 0.7], [0.5, 0.5]])
@@ -189,6 +200,7 @@ def test_settings_defaults_per_profile():
     ({"n_ablation": 64}, "'n_ablation'=64"),
     ({"n_transfer": 100}, "'n_transfer'=100"),
     ({"n_whitebox": 0}, "'n_whitebox'=0"),
+    ({"n_radius": 64}, "'n_radius'=64"),
 ])
 def test_bad_settings_name_the_parameter(params, named):
     with pytest.raises(config.ParameterError, match=named):

@@ -10,6 +10,17 @@ def test_profiles_resolve():
         assert p.name == name and set(p.epochs) == set(config.ARCHS)
 
 
+def test_the_stand_in_profiles_attack_at_twice_the_papers_radius_and_step():
+    from diva_lib import paper
+
+    assert config.get_profile("paper").attack == paper.ATTACK
+    for name in ("smoke", "default"):
+        a = config.get_profile(name).attack
+        assert (a.eps, a.step, a.steps) == (2 * paper.ATTACK.eps, 2 * paper.ATTACK.step, paper.ATTACK.steps)
+    assert config.STAND_IN_ATTACK.kwargs() == {"eps": 16 / 255, "step": 2 / 255, "steps": 20}
+    assert config.STAND_IN_ATTACK.describe() == "16/255 / 2/255 / 20 / no"
+
+
 def test_override_applies_and_none_keeps_default():
     p = config.get_profile("default", n_test=100, archs=["mobilenet"], n_train=None)
     assert p.n_test == 100 and p.archs == ("mobilenet",) and p.n_train == config.PROFILES["default"].n_train

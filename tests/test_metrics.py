@@ -23,6 +23,7 @@ def test_wilson_interval():
     r = metrics.rate(np.array([True] * 8 + [False] * 2))
     assert r.value == 0.8 and r.low == pytest.approx(0.4902, abs=1e-3) and r.high == pytest.approx(0.9433, abs=1e-3)
     assert "80.0 %" in str(r)
+    assert r.as_dict() == {"rate": 0.8, "n": 10, "ci": [r.low, r.high]}
     assert np.isnan(metrics.rate(np.array([], bool)).value)
 
 

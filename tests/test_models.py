@@ -93,3 +93,7 @@ def test_lazy_model_is_fingerprinted_without_a_build_and_built_once_on_use(tmp_p
     y = np.arange(4)
     np.testing.assert_allclose(attacks.PGD(fresh(), fresh(), steps=2)(x, y), attacks.PGD(model, model, steps=2)(x, y),
                                atol=1e-6)
+    released = fresh()
+    first = released.model
+    models.release(released, model)  # a plain Keras model is left as it is
+    assert released._model is None and released.model is not first and model.predict(x, verbose=0).shape == (4, 10)
