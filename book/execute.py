@@ -59,6 +59,7 @@ def run(src: Path, out_dir: Path, profile: str, params: tuple[str, ...] = ()) ->
 
     `models_built` and `results_stored` count the model-cache entries and attack-cache results the
     notebook added: zero for both on full caches, every model and attack it needs on empty ones.
+    `builds` names each added model and its build seconds (a build includes any entry it needed first).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="diva-run-") as tmp:  # outside the book, so a kill leaves no page
@@ -87,8 +88,9 @@ def run(src: Path, out_dir: Path, profile: str, params: tuple[str, ...] = ()) ->
         nbformat.write(executed, partial)
         partial.replace(out_dir / f"{src.stem}.ipynb")
     models_after, runs_after = _cached()
-    return {"seconds": round(seconds, 1), "peak_rss_mb": round(peak[0], 1),
-            "models_built": len(models_after - models), "results_stored": len(runs_after - runs)}
+    builds = [ModelCache(CACHE_DIR).build_record(m) for m in sorted(models_after - models)]
+    return {"seconds": round(seconds, 1), "peak_rss_mb": round(peak[0], 1), "models_built": len(builds),
+            "results_stored": len(runs_after - runs), "builds": builds}
 
 
 def machine_record() -> dict:

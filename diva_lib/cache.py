@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -78,8 +79,10 @@ class ModelCache:
             if self.has(name, config):  # another process built it while this one waited
                 return final
             tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=f".tmp-{final.name}-"))
+            start = time.perf_counter()
             try:
                 build(tmp)
+                (tmp / "build.json").write_text(json.dumps({"seconds": round(time.perf_counter() - start, 1)}))
                 (tmp / "config.json").write_text(json.dumps(config, sort_keys=True, indent=1, default=str))
                 if final.exists():  # an entry without config.json is a leftover of an older layout
                     shutil.rmtree(final)
@@ -88,6 +91,23 @@ class ModelCache:
                 shutil.rmtree(tmp, ignore_errors=True)
                 release_memory()  # training and conversion leave gigabytes of freed but held heap
         return final
+
+    def build_record(self, entry: str) -> dict[str, Any]:
+        """What the entry named `entry` (`<name>-<hash>`) is and how long it took to build (None: not recorded).
+
+        Example: {"model": "qat resnet50", "seconds": 227.2}; a model of seed s > 0 says "(seed s)".
+        """
+        folder = self.root / entry
+        chain, node = [], json.loads((folder / "config.json").read_text())
+        while isinstance(node, dict):
+            chain.append(node)
+            node = node.get("parent")
+        arch = next((n["arch"] for n in chain if "arch" in n), "")
+        seed = next((n["seed"] for n in chain if "seed" in n), 0)
+        built = folder / "build.json"
+        return {"model": f"{chain[0].get('role', entry.rsplit('-', 1)[0])} {arch}".strip() + (
+            f" (seed {seed})" if seed else ""), "seconds": json.loads(built.read_text())["seconds"]
+                if built.is_file() else None}
 
     def clean_partial(self) -> int:
         """Remove temporary folders left by killed builds (not those of running builds); return how many."""

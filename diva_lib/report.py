@@ -101,6 +101,28 @@ def write_readme_summary(readme: str | Path, folder: str | Path) -> None:
         f.write(f"{head}{README_START}\n{results_summary(folder)}\n{README_END}{tail}")
 
 
+def time_breakdown(timings: dict) -> pd.DataFrame:
+    """Where each chapter's time went: minutes in all, building models, and its longest model build.
+
+    Chapters recorded without `builds` (older runs) show blanks in the build columns.
+
+    Example:
+        >>> t = {"a": {"seconds": 600, "builds": [{"model": "qat mobilenet", "seconds": 120}]}}
+        >>> time_breakdown(t).loc["a"].tolist()
+        [10.0, 2.0, 'qat mobilenet (2.0 min)']
+    """
+    rows = {}
+    for name, t in timings.items():
+        if not isinstance(t, dict) or "seconds" not in t:
+            continue
+        builds = [b for b in t.get("builds") or [] if b.get("seconds") is not None]
+        longest = max(builds, key=lambda b: b["seconds"], default=None)
+        rows[name] = {"minutes": round(t["seconds"] / 60, 1),
+                      "building models (min)": round(sum(b["seconds"] for b in builds) / 60, 1) if builds else None,
+                      "longest build": f"{longest['model']} ({longest['seconds'] / 60:.1f} min)" if longest else ""}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
 def machine_note(machine: dict | None, normalised_seconds: float | None) -> str:
     """', on AMD EPYC (2 cores, AVX-512, MobileNet 640 img/s): 31.0 min on the fast kind' (empty without a record)."""
     if not machine:

@@ -101,6 +101,19 @@ for prof in dict.fromkeys([profile, "default"]):
         display(pd.DataFrame.from_dict(rows, orient="index").round(2))
 
 # %% [markdown]
+# ## Where the time goes
+# Each model the run adds to `.cache/models` records how long it took to build (training, QAT,
+# conversion, calibration). Per chapter: its minutes, how many of them went into building models,
+# and its longest build; the rest is attacks and evaluation. A chapter that found its models
+# cached builds nothing, so this reads fully only for a cold run; blanks mark chapters recorded
+# before builds were timed.
+
+# %% tags=["hide-input"]
+path = report.results_path(profile, "timings")
+if path.is_file():
+    display(report.time_breakdown(report.load_json(path)))
+
+# %% [markdown]
 # ## Training recipes
 # The quality floors ask ≥ 88 % of every Fashion-MNIST original. Trained on 8,000 images for 5
 # epochs, MobileNet reached 77 %; more distinct images per epoch bought far more than more epochs,

@@ -21,6 +21,18 @@ def test_builds_once(tmp_path):
     assert cache.has("m", {"x": 1}) and not cache.has("m", {"x": 2})
 
 
+def test_an_entry_records_what_it_is_and_how_long_it_took(tmp_path):
+    cache = ModelCache(tmp_path)
+    orig = cache.get_or_build("original", {"role": "original", "arch": "resnet50", "seed": 0}, lambda d: None)
+    assert cache.build_record(orig.name)["model"] == "original resnet50"
+    qat = cache.get_or_build("qat", {"role": "qat", "parent": {"role": "original", "arch": "mobilenet", "seed": 2}},
+                             lambda d: None)
+    record = cache.build_record(qat.name)
+    assert record["model"] == "qat mobilenet (seed 2)" and 0 <= record["seconds"] < 60
+    (qat / "build.json").unlink()  # an entry of an older layout
+    assert cache.build_record(qat.name)["seconds"] is None
+
+
 def test_killed_build_leaves_no_entry(tmp_path):
     cache = ModelCache(tmp_path)
 

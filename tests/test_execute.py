@@ -1,4 +1,4 @@
-"""book/execute.py: a notebook's record says how much it added to the model and attack caches."""
+"""book/execute.py: a notebook's record says how much it added to the model and attack caches, and what it built."""
 
 import importlib.util
 from pathlib import Path
@@ -19,7 +19,10 @@ profile = "smoke"
 import os
 from pathlib import Path
 
-Path(os.environ["DIVA_CACHE"], "original-0123").mkdir(parents=True)
+from diva_lib.cache import ModelCache
+
+config = {"role": "qat", "parent": {"role": "original", "arch": "mobilenet", "seed": 1}}
+ModelCache(os.environ["DIVA_CACHE"]).get_or_build("qat", config, lambda tmp: None)
 Path(os.environ["DIVA_CACHE"], ".tmp-original-4567").mkdir()
 '''
 
@@ -42,6 +45,8 @@ def test_record_counts_new_models_not_partial_builds_or_old_entries(tmp_path, mo
     src.write_text(NOTEBOOK)
     record = execute.run(src, tmp_path / "out", "smoke")
     assert (record["models_built"], record["results_stored"]) == (1, 0)
+    [built] = record["builds"]
+    assert built["model"] == "qat mobilenet (seed 1)" and 0 <= built["seconds"] < 60
     assert (tmp_path / "out" / "01_tiny.ipynb").is_file() and record["seconds"] > 0
 
 
@@ -50,3 +55,18 @@ def test_total_is_normalised_per_chapter_by_the_calibration_of_its_own_call():
     timings = {"machine": {"mobilenet_train_ips": 630.0}, "total_seconds": 1.0,
                "01_a": {"seconds": 100.0, "mobilenet_train_ips": 315.0}, "02_b": {"seconds": 50.0}}
     assert execute.totals(timings) == {"total_seconds": 150.0, "normalised_total_seconds": 100.0}
+
+
+def test_time_breakdown_sums_each_chapters_builds_and_names_its_longest():
+    import pandas as pd
+
+    from diva_lib import report
+
+    timings = {"machine": {"mobilenet_train_ips": 630},
+               "01": {"seconds": 1200, "builds": [{"model": "original resnet50", "seconds": 540},
+                                                 {"model": "qat resnet50", "seconds": 180}]},
+               "02": {"seconds": 60, "builds": []}, "03": {"seconds": 120}}
+    df = report.time_breakdown(timings)
+    assert df.loc["01"].tolist() == [20.0, 12.0, "original resnet50 (9.0 min)"]
+    assert df.loc["02", "longest build"] == "" and pd.isna(df.loc["03", "building models (min)"])
+    assert list(df.index) == ["01", "02", "03"]

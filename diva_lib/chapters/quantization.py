@@ -350,8 +350,7 @@ def _attack_runs(st: ArchSetup, s: Settings) -> tuple[dict, attacks.DIVA | None]
             runs[st.arch, th, name] = evaluate.evaluate_attack(atk, e.fp32, e.qat, e.tflite, x, y,
                                                                batch_size=s.cfg.attack_batch_size, progress=False,
                                                                final=th == "whitebox")
-            if th == "whitebox" and name == "DIVA":
-                whitebox_diva = atk
+        whitebox_diva = diva if th == "whitebox" else whitebox_diva
     return runs, whitebox_diva
 
 
