@@ -11,6 +11,7 @@ import pandas as pd
 from diva_lib import config, evaluate, floors, metrics, paper, plots, report, spread, verdicts, zoo
 from diva_lib.chapters import ChapterResult, ChapterSettings, per_profile
 from diva_lib.claims import judge
+from diva_lib.models import release as release_models
 from diva_lib.report import pct
 
 SPREAD_ARCH = "mobilenet"  # the architecture retrained on every seed of the seed spread
@@ -65,6 +66,7 @@ def run(s: Settings) -> ChapterResult:
         seconds = {"this call (s)": round(time.perf_counter() - t, 1),
                    **{k: round(v, 1) for k, v in entry.build_seconds.items()}}
         p32, pq, p8 = (evaluate.predict(m, data.x_test) for m in (entry.fp32, entry.qat, entry.tflite))
+        release_models(entry.fp32, entry.qat)  # one architecture's models in memory at a time
         y = data.y_test
         r = {"fp32": metrics.accuracy(p32, y), "qat": metrics.accuracy(pq, y), "int8": metrics.accuracy(p8, y),
              "instability": metrics.instability(p32, p8, y), "disagreement": metrics.disagreement(p32, p8),

@@ -16,6 +16,7 @@ from diva_lib.chapters import ArchSettings, ChapterResult, per_profile
 from diva_lib.claims import judge
 from diva_lib.evaluate import AttackReport
 from diva_lib.metrics import Rate
+from diva_lib.models import release as release_models
 from diva_lib.report import pct
 from diva_lib.verdicts import Estimate, paired_difference
 
@@ -136,6 +137,7 @@ def run(s: Settings) -> ChapterResult:
             json_out[arch][kind] = _json_row(st, d, g)
         layer_rows += [{"arch": arch, "layer kind": k, "zero weights (%)": 100 * v}
                        for k, v in adapt.sparsity(p.pruned).items()]
+        release_models(e.fp32, e.qat, p.pruned, p.pruned_qat)  # one architecture's models in memory at a time
     result = ChapterResult("pruning", s.profile, settings_table(s), models,
                            data={**json_out, "target_sparsity": s.target_sparsity, "c": s.c, "seed": s.seed,
                                  "n_test": len(y_test)})
