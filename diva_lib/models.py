@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 import tensorflow as tf
 import tf_keras
 
-from diva_lib.cache import file_digest
+from diva_lib.cache import file_digest, release_memory
 from diva_lib.config import ARCHS
 
 # Keras' `preprocess_input` modes, written as per-channel affine maps on [0, 1] input.
@@ -121,7 +120,7 @@ def release(*models: Any) -> None:
     for m in models:
         if isinstance(m, LazyModel):
             m._model = None
-    gc.collect()
+    release_memory()  # collect, then hand the freed heap back to the OS
 
 
 def eager(model: LazyModel | tf_keras.Model) -> tf_keras.Model:
