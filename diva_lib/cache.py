@@ -104,10 +104,9 @@ class ModelCache:
             node = node.get("parent")
         arch = next((n["arch"] for n in chain if "arch" in n), "")
         seed = next((n["seed"] for n in chain if "seed" in n), 0)
+        model = f"{chain[0].get('role', entry.rsplit('-', 1)[0])} {arch}".strip() + (f" (seed {seed})" if seed else "")
         built = folder / "build.json"
-        return {"model": f"{chain[0].get('role', entry.rsplit('-', 1)[0])} {arch}".strip() + (
-            f" (seed {seed})" if seed else ""), "seconds": json.loads(built.read_text())["seconds"]
-                if built.is_file() else None}
+        return {"model": model, "seconds": json.loads(built.read_text())["seconds"] if built.is_file() else None}
 
     def clean_partial(self) -> int:
         """Remove temporary folders left by killed builds (not those of running builds); return how many."""

@@ -49,11 +49,10 @@ def whitebox(arch: str, cfg: config.Profile, seeds: tuple[int, ...], n: int, c: 
     models all classify correctly.
     """
     out: dict[str, dict[int, float]] = {"diva_top1": {}, "pgd_top1": {}}
-    n_used = {}
+    n_used, kw = {}, cfg.attack.kwargs()
     for seed in seeds:
         data, e = _seeded(arch, cfg, seed)
         x, y = evaluate.select_eval_set(data.x_test, data.y_test, [e.fp32, e.qat, e.tflite], n)
-        kw = cfg.attack.kwargs()
         for key, atk in (("diva_top1", attacks.DIVA(e.fp32, e.qat, c=c, **kw)),
                          ("pgd_top1", attacks.PGD(e.fp32, e.qat, **kw))):
             r = evaluate.evaluate_attack(atk, e.fp32, e.qat, e.tflite, x, y, batch_size=cfg.attack_batch_size,

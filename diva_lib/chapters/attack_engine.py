@@ -62,7 +62,8 @@ def settings_table(s: Settings) -> pd.DataFrame:
     """Paper setting vs this run."""
     cfg, a = s.cfg, s.cfg.attack
     return report.settings_table({
-        "ε (L∞)": ("8/255", f"{a.eps * 255:g}/255" + ("" if a == paper.ATTACK else " (stand-in: see §5)")),
+        "ε (L∞)": ("8/255", f"{a.eps * 255:g}/255" + (
+            "" if a == paper.ATTACK else " (the stand-in's: see the quantization chapter)")),
         "step size": ("1/255", f"{a.step * 255:g}/255"),
         "steps": (20, a.steps),
         "random start": ("no", "no"),
@@ -163,7 +164,7 @@ def run(s: Settings, pair: Pair | None = None, attack_suite: dict[str, attacks.A
 
 
 def suite_table(attack_suite: dict[str, attacks.Attack]) -> pd.DataFrame:
-    """Each attack, what it maximises, and its own hyperparameters (ε, step and steps are the paper's for all)."""
+    """Each attack, what it maximises, and its own hyperparameters (ε, step and steps are the profile's for all)."""
     shared = {"eps", "step", "steps", "random_start", "seed"}
     return pd.DataFrame([{"attack": n, "maximises": LOSSES.get(n, type(a).__name__),
                           "own parameters": ", ".join(f"{k} = {v:g}" for k, v in a.params().items()

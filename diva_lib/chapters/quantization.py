@@ -397,7 +397,7 @@ def radius_check(st: ArchSetup, runs: dict, s: Settings) -> list[dict]:
     e, rows = st.entry, []
     x, y = (v[: s.n_radius] for v in st.sets["whitebox"])
     for radius in dict.fromkeys((paper.ATTACK, s.cfg.attack)):
-        for model, crafted, judged in (("fp32 alone", e.fp32.model, e.fp32), ("int8", e.qat, e.tflite)):
+        for model, crafted, judged in (("fp32 alone", e.fp32, e.fp32), ("int8", e.qat, e.tflite)):
             if radius == s.cfg.attack and model == "int8":
                 fooled = runs[st.arch, "whitebox", "PGD"].head(s.n_radius).tflite_final.evasion
             else:
