@@ -376,10 +376,19 @@ class PrunedEntry:
     original_tflite_path: Path
 
 
+PRUNE_SCHEDULE_SHARE = 0.3
+"""Share of the pruning fine-tuning steps over which sparsity rises to its target; the rest recovers.
+
+Measured on the `default` ResNet50 (3 epochs, 10,000 images): ending at 60 % of the steps left it
+at 80.6 % (original 88.5 %) and its pruned + QAT model at 69.5 %; ending at 30 %, 83.9 % and 83.3 %.
+"""
+
+
 def pruned_config(arch: str, profile: Profile, seed: int, target_sparsity: float) -> dict[str, Any]:
     """Everything that determines the pruned model."""
     return {"role": "pruned", "parent": original_config(arch, profile, seed), "target_sparsity": target_sparsity,
-            "prune_epochs": profile.prune_epochs, "lr": profile.learning_rate, "n_finetune": profile.finetune_images}
+            "prune_epochs": profile.prune_epochs, "lr": profile.learning_rate, "n_finetune": profile.finetune_images,
+            "schedule_share": PRUNE_SCHEDULE_SHARE}
 
 
 def get_pruned(arch: str, profile: Profile, seed: int, target_sparsity: float = 0.8,
@@ -397,7 +406,7 @@ def get_pruned(arch: str, profile: Profile, seed: int, target_sparsity: float = 
         x, y = _head(need_data().x_train, profile.finetune_images), need_data().y_train[: profile.finetune_images]
         model = _original_copy(arch, profile, seed, cache)
         steps = profile.prune_epochs * -(-len(x) // profile.batch_size)
-        wrapped = adapt.prune(model, target_sparsity, end_step=max(1, int(0.6 * steps)))
+        wrapped = adapt.prune(model, target_sparsity, end_step=max(1, int(PRUNE_SCHEDULE_SHARE * steps)))
         train.fit(wrapped, x, y, epochs=profile.prune_epochs, learning_rate=profile.learning_rate,
                   batch_size=profile.batch_size, seed=seed, cosine=True, desc=f"{arch} prune",
                   callbacks=adapt.pruning_callbacks())

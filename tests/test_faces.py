@@ -58,3 +58,12 @@ def test_flips_double_the_data():
     fx, fy = faces.with_flips(x, np.array([0, 1]))
     assert fx.shape == (4, 4, 4, 3) and list(fy) == [0, 1, 0, 1]
     np.testing.assert_array_equal(fx[2], x[0][:, ::-1])
+
+
+def test_default_split_can_reach_the_attacked_image_floor():
+    from diva_lib import floors
+
+    s = faces.setting_for("default")
+    per_person_val = 10 - round(s.train_share * 10)  # AT&T: 10 images per person
+    assert min(per_person_val, s.per_person) * s.n_people >= floors.FLOORS["n_face"].bound
+    assert faces.setting_for("paper").per_person == 3  # the paper's 450 for 150 people

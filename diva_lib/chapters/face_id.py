@@ -21,7 +21,6 @@ from diva_lib.zoo import ZooEntry
 
 TARGETED_COLUMNS = ("target", "top-1 success", "hits on target", "identities reached, targeted",
                     "identities reached, untargeted", "most frequent")
-PER_PERSON = 3  # attacked validation images per person, as the paper's 450 for 150 people
 RESTS_ON = ("face fp32", "face int8", "face attack set")
 """The models-table rows both claims rest on: the two models and the set of attacked images."""
 
@@ -61,12 +60,14 @@ def settings_table(s: Settings, task: faces.FaceTask) -> pd.DataFrame:
         "fine-tuning data": ("PubFig, 150 people, 11,640 images, first 90 % of each person to train",
                              f"{len(task.people)} people ({f.source} source), {len(task.y_train)} training / "
                              f"{len(task.y_val)} validation images, first {f.train_share:.0%} of each person to "
-                             "train"),
+                             "train" + (", random flips and 2-pixel shifts" if f.augment else ", with mirror images")
+                             + (f", label smoothing {f.label_smoothing:g}" if f.label_smoothing else "")),
         "resolution": ("224×224", f"{f.image_size}×{f.image_size}"),
         "adaptation": ("tfmot quantize_model + fine-tuning, TFLite int8", f"QAT {f.qat_epochs} epoch(s), "
                        "preprocessed input quantized over its exact range, TFLite int8 on LiteRT"),
         "attacked images": ("450 validation images (3 per person) both models classify correctly",
-                            f"validation images all three models classify correctly, at most {PER_PERSON} per person"),
+                            "validation images all three models classify correctly, at most "
+                            f"{f.per_person} per person"),
         "attack (ε / step / steps / random start)": (paper.ATTACK.describe(), paper.ATTACK.describe()),
         "protocol": ("each image kept at its first successful step (WBattack.py)", "the same; judged on the "
                      "true original and the deployed int8 model, images on the 8-bit grid"),
@@ -166,7 +167,7 @@ def run(s: Settings) -> ChapterResult:
              "QAT graph accuracy": metrics.accuracy(p_q, task.y_val),
              "int8 TFLite accuracy": metrics.accuracy(p_d, task.y_val),
              "QAT graph vs int8 disagreement": metrics.disagreement(p_q, p_d)}
-    idx = attack_set(task.y_val, [p_o, p_q, p_d], len(task.people), PER_PERSON)
+    idx = attack_set(task.y_val, [p_o, p_q, p_d], len(task.people), s.face.per_person)
     models = ModelsTable()
     models.check("face fp32", "face_acc", clean["original (fp32) accuracy"].value)
     models.check("face int8", "face_acc", clean["int8 TFLite accuracy"].value)
@@ -186,14 +187,14 @@ def run(s: Settings) -> ChapterResult:
     backbone = "VGGFace2 weights" if s.face.weights else "backbone pretrained on other celebrities"
     scope = f"{len(names)} people at {s.face.image_size}×{s.face.image_size}, {backbone}; n = {len(y)}"
     example = _fig9_pick(runs["DIVA"])
-    data = {"seed": s.seed, "n_identities": len(names), "n_eval": len(y), "per_person": PER_PERSON,
+    data = {"seed": s.seed, "n_identities": len(names), "n_eval": len(y), "per_person": s.face.per_person,
             "image_size": s.face.image_size, "build_seconds": build_seconds,
             **_clean_json(clean), **_attack_json(runs), **_targeted_json(tgt, sizes, gap),
             "fig9": _fig9_json(runs["DIVA"], y, names, example)}
     result = ChapterResult("face", s.profile, settings_table(s, task), models, data=data)
     result.tables = {
         "clean": pd.DataFrame([{"on the validation images": k, "value": str(v)} for k, v in clean.items()]),
-        "attack set": pd.DataFrame([{"attacked images": len(y), "at most per person": PER_PERSON,
+        "attack set": pd.DataFrame([{"attacked images": len(y), "at most per person": s.face.per_person,
                                      "people with images": len(np.unique(y)), "people": len(names)}]),
         "attacks": _attack_table(runs),
         "targeted": tgt["table"].assign(**{k: tgt["table"][k].map(str) for k in ("top-1 success", "hits on target")})}
