@@ -47,7 +47,7 @@ def settings_table(s: Settings) -> pd.DataFrame:
         "models": ("ResNet50, MobileNet, DenseNet121 (ImageNet)", f"{', '.join(cfg.archs)} on {cfg.dataset}"),
         "pruning": ("Keras weight pruning, polynomial decay to 0.8, fine-tuned",
                     f"prune_low_magnitude on Conv2D and Dense kernels, 0 → {s.target_sparsity:g} over "
-                    f"{zoo.PRUNE_SCHEDULE_SHARE:.0%} of "
+                    f"{zoo.PRUNE_SCHEDULE_SHARE * 100:g} % of "
                     f"{cfg.prune_epochs} epoch(s), lr {cfg.learning_rate} with cosine decay"),
         "pruned + quantized": ("the same QAT pipeline, sparsity preserved with tfmot",
                                f"Default8BitPrunePreserveQuantizeScheme, QAT {cfg.qat_summary()}, int8 TFLite"),
