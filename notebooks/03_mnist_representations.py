@@ -29,7 +29,7 @@
 profile = "default"  # smoke | default | paper
 seed = 0
 arch = None  # None: resnet50 (Fig 4's architecture) in default and paper; mobilenet in smoke
-epochs = None  # fp32 training epochs (None: 2 in default, MNIST converges fast; else the profile's)
+epochs = None  # fp32 training epochs (None: 3 in default; else the profile's)
 n_train = None  # MNIST training images (None: the profile's, 45,000 in default)
 digits = [0, 2]  # the attacked digit first, then the comparison digit
 n_per_digit = None  # clean images per digit in the projections (None: 1,000 as in the paper; smoke: 100)

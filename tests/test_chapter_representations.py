@@ -58,7 +58,7 @@ def test_defaults_per_profile():
     smoke, default, paper = (representations.Settings.resolve(p) for p in ("smoke", "default", "paper"))
     assert (smoke.arch, smoke.n_per_digit, smoke.n_attack, smoke.cfg.epochs) == ("mobilenet", 100, 16, {"mobilenet": 6})
     assert (default.arch, default.n_attack, default.cfg.n_train) == ("resnet50", 1000, 45_000)
-    assert default.cfg.epochs == {"resnet50": 2}
+    assert default.cfg.epochs == {"resnet50": 3}
     assert (paper.arch, paper.n_per_digit, paper.n_attack, paper.cfg.dataset) == ("resnet50", 1000, 1000, "mnist")
     assert smoke.digits == (0, 2) and smoke.tsne_seed == 1 and smoke.tsne_perplexity == 30.0
 

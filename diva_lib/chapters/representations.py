@@ -40,7 +40,7 @@ class Settings(ChapterSettings):
     """Parameters of the MNIST representations chapter."""
 
     arch: str = per_profile("mobilenet", "resnet50", "resnet50")  # Fig 4's ResNet50 (smoke: MobileNet, seconds)
-    epochs: int | None = per_profile(None, 2, None)  # fp32 training epochs (None: the profile's for `arch`)
+    epochs: int | None = per_profile(None, 3, None)  # fp32 training epochs (None: the profile's for `arch`)
     n_train: int | None = None  # MNIST training images (None: the profile's, 45,000 in default)
     digits: tuple[Digit, ...] = (Digit(0), Digit(2))  # the attacked digit first, then the comparison digit
     n_per_digit: int = per_profile(100, 1000, 1000)  # clean images per digit in the projections
