@@ -63,10 +63,10 @@ settings = quantization.Settings.resolve(
 # ε = 16/255 and step 2/255 instead of 8/255 and 1/255 in the `smoke` and `default` profiles.
 # At 8/255, PGD leaves a share of Fashion-MNIST images correctly classified even on the float
 # model alone, far from Table 2's 98.4–98.7 %, so DIVA and PGD would be compared in a regime the
-# paper never saw; twice the radius, with the step scaled alike, brings PGD back to the paper's
+# paper never saw; twice the radius, with the step scaled alike, brings PGD close to the paper's
 # level. The radius table below measures both radii on every architecture, so the reader sees
-# that the shortfall at 8/255 belongs to the data and not to quantization. The `paper` profile
-# keeps 8/255.
+# that the shortfall at 8/255 belongs to the data and not to quantization; the saturation table
+# after it names what still resists at this run's radius. The `paper` profile keeps 8/255.
 
 # %% tags=["hide-input"]
 report.show(quantization.settings_table(settings))
