@@ -41,7 +41,7 @@ seed = 0
 archs = None  # architectures (None: ["mobilenet"]; the paper profile adds resnet50)
 bits = None  # QAT widths (None: [8, 4] in smoke, [8, 6, 4, 2] otherwise)
 sparsities = None  # pruning targets (None: [0.8] in smoke, [0.5, 0.75, 0.8, 0.9] otherwise)
-n_eval = None  # images per measured point (None: smoke 32, default 300, paper 1000)
+n_eval = None  # images per measured point (None: smoke 32, default 400, paper 1000)
 c = 1.0  # DIVA's balance between the two models
 
 # %%
