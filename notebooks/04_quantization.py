@@ -242,6 +242,8 @@ result.show("baselines")
 # and attacked whitebox on the first `n_whitebox` images of each seed's test split that its
 # original, QAT and int8 models classify correctly: DIVA and PGD top-1 success on the deployed
 # model, mean ± standard deviation over seeds. (Empty in profiles without a seed spread.)
+# These sets do not require the surrogates to be right, so seed 0's set is not the whitebox set
+# above and its numbers differ from the whitebox row by a few images.
 
 # %% tags=["hide-input"]
 result.show("seed_spread")
