@@ -374,6 +374,7 @@ class PrunedEntry:
     pruned_qat: LazyModel
     pruned_qat_tflite: adapt.TFLiteModel
     original_tflite_path: Path
+    build_seconds: dict[str, float] = field(default_factory=dict)
 
 
 PRUNE_SCHEDULE_SHARE = 0.3
@@ -404,6 +405,7 @@ def get_pruned(arch: str, profile: Profile, seed: int, target_sparsity: float = 
 
     def build_pruned(tmp: Path) -> None:
         x, y = _head(need_data().x_train, profile.finetune_images), need_data().y_train[: profile.finetune_images]
+        t = time.perf_counter()
         model = _original_copy(arch, profile, seed, cache)
         steps = profile.prune_epochs * -(-len(x) // profile.batch_size)
         wrapped = adapt.prune(model, target_sparsity, end_step=max(1, int(PRUNE_SCHEDULE_SHARE * steps)))
@@ -414,13 +416,15 @@ def get_pruned(arch: str, profile: Profile, seed: int, target_sparsity: float = 
         train.recalibrate_batchnorm(stripped, x, profile.bn_recalibration_batches, profile.batch_size)
         stripped.save_weights(tmp / "weights.h5")
         adapt.to_tflite_float(stripped, tmp / "model_float.tflite")
+        (tmp / "times.json").write_text(json.dumps({"pruned_train_s": time.perf_counter() - t}))
 
     def build_pruned_qat(tmp: Path) -> None:
-        d = need_data()
+        d, t = need_data(), time.perf_counter()
         qat = _train_qat(arch, profile, cache.path("pruned", pcfg), d.x_train, d.y_train, seed, f"{arch} pruned QAT",
                          preserve_sparsity=True)
         qat.save_weights(tmp / "weights.h5")
         adapt.to_tflite_int8(qat, tmp / "model_int8.tflite", d.x_train[:200])
+        (tmp / "times.json").write_text(json.dumps({"pruned_qat_train_s": time.perf_counter() - t}))
 
     def build_original_float(tmp: Path) -> None:
         adapt.to_tflite_float(entry.fp32.model, tmp / "model_float.tflite")
@@ -430,8 +434,10 @@ def get_pruned(arch: str, profile: Profile, seed: int, target_sparsity: float = 
     fpath = cache.get_or_build("original_tflite", {"role": "original_tflite", "parent": ocfg}, build_original_float)
     pruned = _lazy(arch, profile, ppath / "weights.h5")
     pqat = _lazy(arch, profile, pqpath / "weights.h5", quantized=True, preserve_sparsity=True)
+    built = {k: v for d in (ppath, pqpath) if (d / "times.json").exists()
+             for k, v in json.loads((d / "times.json").read_text()).items()}
     return PrunedEntry(arch, pruned, adapt.TFLiteModel(ppath / "model_float.tflite"), pqat,
-                       adapt.TFLiteModel(pqpath / "model_int8.tflite"), fpath / "model_float.tflite")
+                       adapt.TFLiteModel(pqpath / "model_int8.tflite"), fpath / "model_float.tflite", built)
 
 
 @dataclass(frozen=True)

@@ -132,6 +132,15 @@ def test_audit_chapter_writes_both_reports(executed):
         assert all({"diva_top1", "pgd_top1", "n"} <= set(r) for r in report["by_eps"].values())
 
 
+@pytest.mark.slow
+def test_pruning_chapter_records_each_models_build_time(executed):
+    result = json.loads((Path(os.environ["DIVA_RESULTS"]) / "smoke" / "pruning.json").read_text())
+    for arch in ("resnet50", "mobilenet", "densenet121"):
+        built = result[arch]["build_seconds"]
+        assert {"fp32_train_s", "qat_train_s", "pruned_train_s", "pruned_qat_train_s"} <= set(built), arch
+        assert all(built[k] > 0 for k in ("pruned_train_s", "pruned_qat_train_s"))
+
+
 @pytest.mark.parametrize("src", NOTEBOOKS, ids=lambda p: p.stem)
 def test_bad_profile_stops_in_the_first_cell(tmp_path, src):
     with pytest.raises(papermill.PapermillExecutionError) as err:

@@ -106,7 +106,7 @@ def run(s: Settings) -> ChapterResult:
         e = zoo.get(arch, cfg, s.seed, stand_in=data)
         p = zoo.get_pruned(arch, cfg, s.seed, s.target_sparsity, stand_in=data)
         build.append({"arch": arch, "this call (s)": round(time.perf_counter() - t, 1),
-                      **{k: round(v, 1) for k, v in e.build_seconds.items()}})
+                      **{k: round(v, 1) for k, v in {**e.build_seconds, **p.build_seconds}.items()}})
         po, p8 = evaluate.predict(e.fp32, x_test), evaluate.predict(e.tflite, x_test)
         orig_acc, orig_kb = metrics.accuracy(po, y_test), adapt.gzipped_size(p.original_tflite_path) / 1024
         int8 = {"accuracy": metrics.accuracy(p8, y_test), "instability": metrics.instability(po, p8, y_test)}
