@@ -97,6 +97,16 @@ pruning.fig8(result, "top1")
 pruning.fig8(result, "top5");
 
 # %% [markdown]
+# Where PGD-20 leaves a deployed pruned model unfooled, is the gradient masked by pruning or by the
+# softmax? As in the quantization chapter, an image is "saturated" when the Keras model PGD crafts on
+# gives its true class a probability of exactly 1 in float32: the cross-entropy's gradient then
+# vanishes at any radius. The table counts, per model, the evaluation images PGD leaves unfooled
+# and how many of them are saturated.
+
+# %% tags=["hide-input"]
+result.show("saturation")
+
+# %% [markdown]
 # How long the models took to build (seconds; a cached model costs only its loading time):
 
 # %% tags=["hide-input"]

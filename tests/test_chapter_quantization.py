@@ -175,18 +175,6 @@ def test_radius_table_has_one_column_per_radius_and_json_keeps_each_interval():
     assert js["resnet50"]["fp32 alone"]["16/255"] == rate(np.arange(10) < 7).as_dict()
 
 
-def test_saturation_counts_unfooled_images_whose_true_class_probability_is_exactly_one():
-    y = np.array([0, 0, 1, 1])
-    clean = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.2, 0.8]], np.float32)
-    final = np.array([[1.0, 0.0], [0.9, 0.1], [0.7, 0.3], [0.6, 0.4]], np.float32)  # the first two resist
-    row = quantization.saturation_row("resnet50", y, final, clean)
-    assert (row["unfooled"], row["unfooled saturated"], row["saturated"].k) == (2, 1, 2)
-    df = quantization.saturation_table([row])
-    first = df.iloc[0]
-    assert first["of them saturated"] == 1 and first["saturated among all whitebox images"].startswith("50.0 %")
-    assert quantization._saturation_json([row])["resnet50"]["saturated"] == row["saturated"].as_dict()
-
-
 def test_per_image_delta():
     p_orig = np.array([[0.9, 0.1], [0.2, 0.8]])
     p_adapted = np.array([[0.3, 0.7], [0.5, 0.5]])

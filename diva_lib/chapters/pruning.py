@@ -11,7 +11,21 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from diva_lib import adapt, attacks, config, evaluate, floors, metrics, paper, plots, report, train, verdicts, zoo
+from diva_lib import (
+    adapt,
+    attacks,
+    config,
+    evaluate,
+    floors,
+    metrics,
+    paper,
+    plots,
+    report,
+    saturation,
+    train,
+    verdicts,
+    zoo,
+)
 from diva_lib.chapters import ArchSettings, ChapterResult, per_profile
 from diva_lib.claims import judge
 from diva_lib.evaluate import AttackReport
@@ -98,8 +112,8 @@ def run(s: Settings) -> ChapterResult:
     train.set_seed(s.seed)
     data = zoo.load_data(cfg, s.seed)
     x_test, y_test = data.x_test, data.y_test
-    models, json_out, measured, stat_rows, attack_rows, layer_rows, build = (floors.ModelsTable(), {}, [], [], [],
-                                                                             [], [])
+    models, json_out, measured, stat_rows, attack_rows, layer_rows, build, saturated = (floors.ModelsTable(), {}, [],
+                                                                                        [], [], [], [], [])
     models.check("test set", "n_rate", len(y_test))
     for arch in cfg.archs:
         t = time.perf_counter()
@@ -130,6 +144,8 @@ def run(s: Settings) -> ChapterResult:
                                       ("DIVA", attacks.DIVA(e.fp32, keras_model, c=s.c, **cfg.attack.kwargs())))}
             d, g = runs["DIVA"], runs["PGD"]
             models.check(f"{arch} {kind}", "pgd_evasion", g.tflite_final.evasion.value)
+            saturated.append(saturation.row(f"{arch} {kind}", y, g.outputs["int8_final"],
+                                            evaluate.predict(keras_model, x)))
             measured.append(PrunedModel(arch, kind, d.tflite.top1, g.tflite.top1,
                                         paired_difference(confidence_deltas(d), confidence_deltas(g)),
                                         st["instability"], int8["instability"], st["size_ratio"]))
@@ -141,10 +157,10 @@ def run(s: Settings) -> ChapterResult:
         release_models(e.fp32, e.qat, p.pruned, p.pruned_qat)  # one architecture's models in memory at a time
     result = ChapterResult("pruning", s.profile, settings_table(s), models,
                            data={**json_out, "target_sparsity": s.target_sparsity, "c": s.c, "seed": s.seed,
-                                 "n_test": len(y_test)})
+                                 "n_test": len(y_test), "saturation": saturation.to_json(saturated)})
     result.tables = {"models_measured": pd.DataFrame(stat_rows),
                      "fig8": pd.DataFrame(attack_rows).drop(columns=["_top1", "_top5"]),
-                     "build": pd.DataFrame(build).astype(str)}
+                     "build": pd.DataFrame(build).astype(str), "saturation": saturation.table(saturated)}
     result.claims = claims(measured, models, s.stand_in)
     result.extras.update(layers=pd.DataFrame(layer_rows), attack_rows=attack_rows, target=s.target_sparsity)
     return result

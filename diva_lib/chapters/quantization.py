@@ -12,7 +12,21 @@ import pandas as pd
 import seaborn as sns
 from tqdm.auto import tqdm
 
-from diva_lib import attacks, config, evaluate, floors, metrics, paper, plots, report, spread, threat, verdicts, zoo
+from diva_lib import (
+    attacks,
+    config,
+    evaluate,
+    floors,
+    metrics,
+    paper,
+    plots,
+    report,
+    saturation,
+    spread,
+    threat,
+    verdicts,
+    zoo,
+)
 from diva_lib import data as dataio
 from diva_lib.chapters import ArchSettings, ChapterResult, per_profile
 from diva_lib.claims import judge
@@ -408,28 +422,10 @@ def radius_check(st: ArchSetup, runs: dict, s: Settings) -> list[dict]:
     return rows
 
 
-def saturation_row(arch: str, y: np.ndarray, p_final: np.ndarray, p_clean: np.ndarray) -> dict:
-    """Images PGD leaves unfooled (`p_final`: the deployed model on its final iterates) and how many are saturated.
-
-    An image is saturated when the crafting model gives its true class a probability of exactly 1
-    in float32 (`p_clean`): the cross-entropy, PGD's loss, then has a zero or vanishing gradient
-    and PGD cannot move the image at any radius.
-
-    Example:
-        >>> y = np.array([0, 0]); p = np.array([[1.0, 0.0], [0.4, 0.6]], np.float32)
-        >>> saturation_row("mobilenet", y, p, p)["unfooled saturated"]
-        1
-    """
-    unfooled = p_final.argmax(1) == y
-    saturated = p_clean[np.arange(len(y)), y] == 1.0
-    return {"arch": arch, "unfooled": int(unfooled.sum()), "unfooled saturated": int((unfooled & saturated).sum()),
-            "saturated": metrics.rate(saturated)}
-
-
 def _saturation(st: ArchSetup, runs: dict) -> dict:
     x, y = st.sets["whitebox"]
     report = runs[st.arch, "whitebox", "PGD"]
-    return saturation_row(st.arch, y, report.outputs["int8_final"], evaluate.predict(st.entry.qat, x))
+    return saturation.row(st.arch, y, report.outputs["int8_final"], evaluate.predict(st.entry.qat, x))
 
 
 def _step1(r: AttackReport) -> Rate:
@@ -483,7 +479,7 @@ def run(s: Settings) -> ChapterResult:
         >>> r.show("claims")  # doctest: +SKIP
     """
     data = zoo.load_data(s.cfg, s.seed)
-    setups, runs, natural, ablation, baselines, radius, saturation = {}, {}, {}, [], [], [], []
+    setups, runs, natural, ablation, baselines, radius, saturated = {}, {}, {}, [], [], [], []
     for arch in tqdm(s.archs, desc="architectures"):  # one at a time: its models are released after
         st = setups[arch] = _setup(arch, s, data)
         arch_runs, diva = _attack_runs(st, s)
@@ -493,7 +489,7 @@ def run(s: Settings) -> ChapterResult:
             baselines += _baselines(st, runs, s)
         natural[arch] = _natural(st)
         radius += radius_check(st, runs, s)
-        saturation.append(_saturation(st, runs))
+        saturated.append(_saturation(st, runs))
         del diva
         st.release()
     m = measure(s, runs, natural, ablation, baselines)
@@ -501,7 +497,7 @@ def run(s: Settings) -> ChapterResult:
     sp = spread.whitebox("mobilenet", s.cfg, s.spread_seeds, s.n_whitebox, s.c) if s.spread_seeds else {}
     result = ChapterResult("quantization", s.profile, settings_table(s), models,
                            data=_json(s, setups, runs, natural, ablation, baselines) | {
-                               "radius": _radius_json(radius), "saturation": _saturation_json(saturation)}
+                               "radius": _radius_json(radius), "saturation": saturation.to_json(saturated)}
                            | ({"seed_spread": sp} if sp else {}))
     result.claims = claims(m, models, s.stand_in)
     blackbox = [a for a in s.sweep_archs if (a, "blackbox", "DIVA") in runs]
@@ -509,7 +505,7 @@ def run(s: Settings) -> ChapterResult:
                      "dssim": _dssim_table(runs), "c_ablation": _ablation_table(ablation),
                      "baselines": _baseline_table(baselines), "confidence": _confidence_table(m, natural),
                      "not_run": not_run(s.c_values, blackbox), "seed_spread": spread.frame(sp),
-                     "radius": radius_table(radius), "saturation": saturation_table(saturation)}
+                     "radius": radius_table(radius), "saturation": saturation.table(saturated)}
     result.extras = {"setups": setups, "runs": runs, "natural": natural, "ablation": ablation, "measured": m,
                      "names": dataio.class_names(s.cfg.dataset, s.cfg.num_classes), "n_examples": s.n_examples,
                      "eps": s.cfg.attack.eps}
@@ -530,18 +526,6 @@ def _radius_json(rows: list[dict]) -> dict:
     for r in rows:
         out.setdefault(r["arch"], {}).setdefault(r["model"], {})[r["ε"]] = r["evasion"].as_dict()
     return out
-
-
-def saturation_table(rows: list[dict]) -> pd.DataFrame:
-    """Per architecture: whitebox images PGD leaves unfooled, how many of them are saturated, saturation overall."""
-    return pd.DataFrame([{"arch": r["arch"], "unfooled by PGD-20 (final iterate)": r["unfooled"],
-                          "of them saturated": r["unfooled saturated"],
-                          "saturated among all whitebox images": str(r["saturated"])} for r in rows])
-
-
-def _saturation_json(rows: list[dict]) -> dict:
-    return {r["arch"]: {"unfooled": r["unfooled"], "unfooled_saturated": r["unfooled saturated"],
-                        "saturated": r["saturated"].as_dict()} for r in rows}
 
 
 def _eval_sets(setups: dict[str, ArchSetup], s: Settings) -> pd.DataFrame:
