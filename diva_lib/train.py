@@ -62,6 +62,7 @@ def fit(
     if cosine:
         lr = tf_keras.optimizers.schedules.CosineDecay(learning_rate, epochs * -(-len(x) // batch))
     model.compile(tf_keras.optimizers.Adam(lr), loss=loss, metrics=["accuracy"])
+    _build_training_state(model, y)
     if isinstance(x, ImageSet):
         ds = x.dataset(batch, labels=y, shuffle_seed=seed)
     else:
@@ -73,6 +74,17 @@ def fit(
     if checkpoint_dir is not None:
         cbs.append(tf_keras.callbacks.BackupAndRestore(str(checkpoint_dir)))
     return model.fit(ds, epochs=epochs, verbose=0, callbacks=cbs).history
+
+
+def _build_training_state(model: tf_keras.Model, y: np.ndarray) -> None:
+    """Create the optimizer's and the metrics' variables before the training step is traced.
+
+    A `tf.function` whose first trace creates variables is traced a second time; built here,
+    the training step is traced once and computes the same updates.
+    """
+    with model.distribute_strategy.scope():
+        model.optimizer.build(model.trainable_variables)
+        model.compiled_metrics.build(tf.zeros([1, *model.output_shape[1:]]), tf.constant(y[:1]))
 
 
 def distillation_loss(temperature: float):
@@ -162,6 +174,7 @@ def adversarial_fit(model: tf_keras.Model, x: np.ndarray, y: np.ndarray, *, epoc
         raise ValueError(f"eps={eps}, step={step}, steps={steps} must be > 0, > 0 and >= 1")
     total = epochs * -(-len(x) // batch_size)
     opt = tf_keras.optimizers.Adam(tf_keras.optimizers.schedules.CosineDecay(learning_rate, max(1, total)))
+    opt.build(model.trainable_variables)  # its variables exist before the step is traced: one trace, not two
     ce = tf_keras.losses.SparseCategoricalCrossentropy()
 
     @tf.function(reduce_retracing=True)

@@ -231,8 +231,17 @@ def get(arch: str, profile: Profile, seed: int, cache: ModelCache | None = None,
     opath = cache.get_or_build("original", ocfg, build_original)
     qpath = cache.get_or_build("qat", qcfg, build_qat)
     fp32, qat = _load_pair(arch, profile, opath, qpath)
-    built = {**json.loads((opath / "times.json").read_text()), **json.loads((qpath / "times.json").read_text())}
-    return ZooEntry(arch, fp32, qat, adapt.TFLiteModel(qpath / "model_int8.tflite"), built)
+    return ZooEntry(arch, fp32, qat, adapt.TFLiteModel(qpath / "model_int8.tflite"), _build_times(opath, qpath))
+
+
+def _build_times(*folders: Path, required: bool = True) -> dict[str, float]:
+    """The build times recorded in the cache entries `folders` (their `times.json`).
+
+    Without `required` an entry with no `times.json` is skipped: pruned models cached before
+    their builds were timed have none.
+    """
+    return {k: v for d in folders if required or (d / "times.json").exists()
+            for k, v in json.loads((d / "times.json").read_text()).items()}
 
 
 def get_nbit(arch: str, profile: Profile, seed: int, bits: int, cache: ModelCache | None = None,
@@ -434,10 +443,9 @@ def get_pruned(arch: str, profile: Profile, seed: int, target_sparsity: float = 
     fpath = cache.get_or_build("original_tflite", {"role": "original_tflite", "parent": ocfg}, build_original_float)
     pruned = _lazy(arch, profile, ppath / "weights.h5")
     pqat = _lazy(arch, profile, pqpath / "weights.h5", quantized=True, preserve_sparsity=True)
-    built = {k: v for d in (ppath, pqpath) if (d / "times.json").exists()
-             for k, v in json.loads((d / "times.json").read_text()).items()}
     return PrunedEntry(arch, pruned, adapt.TFLiteModel(ppath / "model_float.tflite"), pqat,
-                       adapt.TFLiteModel(pqpath / "model_int8.tflite"), fpath / "model_float.tflite", built)
+                       adapt.TFLiteModel(pqpath / "model_int8.tflite"), fpath / "model_float.tflite",
+                       _build_times(ppath, pqpath, required=False))
 
 
 @dataclass(frozen=True)

@@ -80,3 +80,22 @@ def test_adversarial_fit_stops_when_asked():
     history = train.adversarial_fit(model, x, np.arange(32) % 2, epochs=5, learning_rate=1e-3, batch_size=16, seed=0,
                                     eps=0.03, step=0.01, steps=2, stop=lambda epoch: seen.append(epoch) or epoch == 1)
     assert len(history) == 2 and seen == [0, 1]
+
+
+def test_fit_traces_its_step_once_and_trains_as_keras_does():
+    import tensorflow as tf
+
+    x = np.random.default_rng(3).random((48, 4, 4, 3)).astype(np.float32)
+    y = np.arange(48) % 2
+    ours, plain = _bn_model(), _bn_model()
+    plain.set_weights(ours.get_weights())
+    train.set_seed(0)
+    train.fit(ours, x, y, epochs=2, learning_rate=1e-2, batch_size=16, seed=0)
+    assert ours.train_function.experimental_get_tracing_count() == 1
+    train.set_seed(0)
+    plain.compile(tf_keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(48, seed=0, reshuffle_each_iteration=True).batch(16)
+    plain.fit(ds, epochs=2, verbose=0)
+    assert plain.train_function.experimental_get_tracing_count() == 2  # Keras alone traces twice
+    for a, b in zip(ours.get_weights(), plain.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)

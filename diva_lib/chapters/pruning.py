@@ -112,8 +112,8 @@ def run(s: Settings) -> ChapterResult:
     train.set_seed(s.seed)
     data = zoo.load_data(cfg, s.seed)
     x_test, y_test = data.x_test, data.y_test
-    models, json_out, measured, stat_rows, attack_rows, layer_rows, build, saturated = (floors.ModelsTable(), {}, [],
-                                                                                        [], [], [], [], [])
+    models, json_out = floors.ModelsTable(), {}
+    measured, stat_rows, attack_rows, layer_rows, build, saturated = [], [], [], [], [], []
     models.check("test set", "n_rate", len(y_test))
     for arch in cfg.archs:
         t = time.perf_counter()
