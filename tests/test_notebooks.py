@@ -186,25 +186,41 @@ def test_bad_seed_names_the_parameter(tmp_path):
     assert "'seed'=-3" in str(err.value)
 
 
-@pytest.fixture(scope="module")
-def built_book(executed, tmp_path_factory):
-    """The Jupyter Book of the smoke notebooks, built the way `make book` builds it; its HTML folder."""
-    book = tmp_path_factory.mktemp("book")
-    (book / "book" / "notebooks").mkdir(parents=True)
+def _build_book(folder: Path, notebooks: list[Path], note: str) -> Path:
+    """Build a Jupyter Book of these executed notebooks the way `make book` does; its HTML folder."""
+    (folder / "book" / "notebooks").mkdir(parents=True)
     for name in ("_config.yml", "_toc.yml"):
-        shutil.copy(ROOT / name, book / name)
+        shutil.copy(ROOT / name, folder / name)
     for extra in [*(ROOT / "book").glob("*.md"), *(ROOT / "book").glob("*.bib")]:
-        shutil.copy(extra, book / "book" / extra.name)
-    shutil.copytree(ROOT / "book" / "figures", book / "book" / "figures")
+        shutil.copy(extra, folder / "book" / extra.name)
+    shutil.copytree(ROOT / "book" / "figures", folder / "book" / "figures")
+    (folder / "book" / "build_note.md").write_text(note)
+    for nb in notebooks:
+        shutil.copy(nb, folder / "book" / "notebooks" / nb.name)
+    subprocess.run([str(BIN / "jupyter-book"), "build", "--quiet", str(folder)], check=True)
+    return folder / "_build" / "html"
+
+
+def _prepare():
     sys.path.insert(0, str(ROOT / "book"))
     import prepare
 
-    (book / "book" / "build_note.md").write_text(prepare.executed_note("smoke"))
-    for nb in executed.glob("*.ipynb"):
-        if not nb.name.endswith(".src.ipynb"):
-            shutil.copy(nb, book / "book" / "notebooks" / nb.name)
-    subprocess.run([str(BIN / "jupyter-book"), "build", "--quiet", str(book)], check=True)
-    return book / "_build" / "html"
+    return prepare
+
+
+@pytest.fixture(scope="module")
+def built_book(executed, tmp_path_factory):
+    """The Jupyter Book of the smoke notebooks executed here; its HTML folder."""
+    notebooks = [nb for nb in executed.glob("*.ipynb") if not nb.name.endswith(".src.ipynb")]
+    return _build_book(tmp_path_factory.mktemp("book"), notebooks, _prepare().executed_note("smoke"))
+
+
+@pytest.fixture(scope="module")
+def reference_book(tmp_path_factory):
+    """The Jupyter Book of the committed reference run (`make book` on a fresh clone); its HTML folder."""
+    reference = ROOT / "results" / "default"
+    return _build_book(tmp_path_factory.mktemp("reference-book"), sorted((reference / "notebooks").glob("*.ipynb")),
+                       _prepare().reference_note(reference))
 
 
 @pytest.mark.slow
@@ -235,11 +251,20 @@ def serve(folder: Path):
         server.shutdown()
 
 
+def _figures(notebook: Path) -> int:
+    """Image outputs of an executed notebook."""
+    cells = json.loads(notebook.read_text())["cells"] if notebook.is_file() else []
+    return sum(any(k.startswith("image/") for k in out.get("data", {})) for c in cells for out in c.get("outputs", []))
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian package 'chromium' is not installed (.ci/run installs it)")
-def test_book_in_a_real_browser(built_book):
+@pytest.mark.parametrize("book", ["built_book", "reference_book"])
+def test_book_in_a_real_browser(book, request):
     """Every page loads in headless Chromium with all images decoded, all internal links alive, no error output."""
     from playwright.sync_api import sync_playwright
+
+    built_book = request.getfixturevalue(book)
 
     pages = sorted(p.relative_to(built_book).as_posix() for p in built_book.rglob("*.html")  # the book's pages,
                    if not p.name.startswith(("genindex", "search"))        # not theme templates in _static
@@ -257,6 +282,9 @@ def test_book_in_a_real_browser(built_book):
             broken = page.eval_on_selector_all(
                 "img", "els => els.filter(e => !e.complete || e.naturalWidth === 0).map(e => e.src)")
             problems += [f"{rel}: broken image {src}" for src in broken]
+            source = built_book.parent.parent / "book" / "notebooks" / f"{Path(rel).stem}.ipynb"
+            if rel.startswith("book/notebooks/") and page.locator("img").count() < _figures(source):
+                problems.append(f"{rel}: shows fewer images than the {_figures(source)} figures of its notebook")
             errors = page.locator(".output.traceback, .output.error, .output.stderr:has-text('Traceback')").count()
             text = page.inner_text("body")
             if errors or "Traceback (most recent call last)" in text:
@@ -274,7 +302,7 @@ def test_book_in_a_real_browser(built_book):
                     problems.append(f"{rel}: broken link {link} ({err})")
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.goto(f"{root}/book/notebooks/04_quantization.html", wait_until="load")
-        page.screenshot(path=str(ARTIFACTS / "04_quantization.png"), full_page=False)
+        page.screenshot(path=str(ARTIFACTS / f"04_quantization_{book}.png"), full_page=False)
         browser.close()
     problems += [f"HTTP error {f}" for f in failed]
     assert len(pages) >= len(NOTEBOOKS) + 1 and checked_links
