@@ -58,7 +58,10 @@ class InputRangeQuantizeConfig(OutputQuantizeConfig):
 
     tfmot's moving-average quantizer starts at [-6, 6] and moves 0.1 % per training batch, so a
     mean-subtracted 0-255 input (caffe, VGGFace2: about [-124, 151]) stays clipped for thousands
-    of batches; the exact range needs no training.
+    of batches; the exact range needs no training. The range gets one quantization step of margin
+    at each end: TensorFlow nudges a range so that 0 falls on the grid, by up to half a step, and a
+    nudged [-1, 1] (MobileNet) becomes [-0.996, 1.004]; pixels at 0 then lie below it and their
+    gradient through the fake quantizer is zero, which hides them from every gradient attack.
     """
 
     def __init__(self, low: float, high: float, num_bits: int = 8):
@@ -66,8 +69,9 @@ class InputRangeQuantizeConfig(OutputQuantizeConfig):
         self.low, self.high = float(low), float(high)
 
     def get_output_quantizers(self, layer):
-        return [_q.quantizers.FixedQuantizer(num_bits=self.num_bits, init_min=self.low, init_max=self.high,
-                                             narrow_range=False)]
+        step = (self.high - self.low) / (2**self.num_bits - 1)
+        return [_q.quantizers.FixedQuantizer(num_bits=self.num_bits, init_min=self.low - step,
+                                             init_max=self.high + step, narrow_range=False)]
 
     def get_config(self):
         return {"low": self.low, "high": self.high, "num_bits": self.num_bits}

@@ -171,7 +171,7 @@ def get_models(setting: FaceSetting, seed: int, task: FaceTask, cache: ModelCach
             "train_share": setting.train_share, "finetune_epochs": setting.finetune_epochs,
             "finetune_lr": setting.finetune_lr, "augment": setting.augment, "label_smoothing": setting.label_smoothing}
     qcfg = {"role": "face_qat", "parent": ocfg, "qat_epochs": setting.qat_epochs, "qat_lr": setting.qat_lr,
-            "input_quantizer": "exact", "ranges": "calibrated before and after, to 1 %"}
+            "input_quantizer": "exact, one step of margin", "ranges": "calibrated before and after, to 1 %"}
 
     def build_pretrained(tmp: Path) -> None:
         train.set_seed(seed)

@@ -97,7 +97,7 @@ def original_config(arch: str, profile: Profile, seed: int) -> dict[str, Any]:
 def _qat_of(role: str, parent: dict[str, Any], profile: Profile, arch: str) -> dict[str, Any]:
     """Configuration of a QAT model fine-tuned from the model that `parent` describes."""
     return {"role": role, "parent": parent, "qat_epochs": profile.qat_epochs, "qat_lr": profile.qat_lr(arch),
-            "n_finetune": profile.finetune_images, "input_quantizer": "exact",
+            "n_finetune": profile.finetune_images, "input_quantizer": "exact, one step of margin",
             "ranges": "calibrated before and after, to 1 %"}
 
 

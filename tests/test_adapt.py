@@ -127,6 +127,26 @@ def test_qat_keeps_a_wide_preprocessed_input_unclipped(tmp_path):
     assert agree.mean() >= 0.9
 
 
+@pytest.mark.parametrize("mode", ["tf", "torch", "caffe", "vggface2"])
+def test_every_pixel_has_a_gradient_through_the_input_quantizer(mode):
+    """Pixels at 0 and at 1 included: a nudged range that cut them off would hide them from gradient attacks."""
+    import tensorflow as tf
+    import tf_keras
+
+    from diva_lib.models import Preprocess
+
+    inp = tf_keras.Input((4, 4, 3))
+    out = tf_keras.layers.Dense(2, activation="softmax")(tf_keras.layers.Flatten()(Preprocess(mode)(inp)))
+    with adapt.quantize_scope():
+        qat = adapt.quantize(tf_keras.Model(inp, out))
+    wrapped = next(layer for layer in qat.layers if "preprocess" in layer.name)
+    x = tf.constant(np.random.default_rng(0).integers(0, 2, (8, 4, 4, 3)).astype(np.float32))  # only 0s and 1s
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        total = tf.reduce_sum(tf_keras.Model(qat.input, wrapped.output)(x))
+    assert np.all(tape.gradient(total, x).numpy() != 0)
+
+
 def test_frozen_conversion_matches_the_keras_savedmodel_route(tmp_path):
     import tensorflow as tf
     import tf_keras
