@@ -72,6 +72,7 @@ class Attack:
         self._advance_fn = tf.function(self._advance, input_signature=[
             image, image, label, image, image, label, image, label, tf.TensorSpec([], tf.int64)])
         self._predict_fn = tf.function(self._predict_both, input_signature=[image])
+        self._gradient_fn = tf.function(self._gradient, input_signature=[image, label])
 
     def name(self) -> str:
         """Short name for tables."""
@@ -107,6 +108,26 @@ class Attack:
         miss = wrong & (evade_step < 0)
         return (x_new, velocity, tf.where(hit[:, None, None, None], x, kept), tf.where(hit, k, first),
                 tf.where(miss[:, None, None, None], x, evaded), tf.where(miss, k, evade_step))
+
+    def _gradient(self, x, y):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = self.loss(self.original(x, training=False), self.adapted(x, training=False), y)
+        return tape.gradient(loss, x)
+
+    def gradient(self, x: np.ndarray | ImageSet, y: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        """The gradient of the loss with respect to each image at `x`: what the first step ascends (its sign).
+
+        Example:
+            >>> masked = (PGD(fp32, qat).gradient(x, y) == 0).mean()  # doctest: +SKIP
+        """
+        x = x if isinstance(x, ImageSet) else np.asarray(x, np.float32)
+        y = np.asarray(y, np.int64)
+        self._check(x, y)
+        eager(self.original), eager(self.adapted)
+        parts = [self._gradient_fn(np.asarray(x[s : s + batch_size], np.float32), y[s : s + batch_size]).numpy()
+                 for s in range(0, len(x), batch_size)]
+        return np.concatenate(parts) if parts else np.zeros((0, *np.shape(x)[1:]), np.float32)
 
     def _predict_both(self, x):
         return tf.stack([tf.argmax(self.original(x, training=False), 1),

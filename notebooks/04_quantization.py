@@ -135,13 +135,15 @@ result.show("eval_sets")
 result.show("radius")
 
 # %% [markdown]
-# Which images does PGD leave unfooled at this run's radius? The paper's PGD maximises the
-# cross-entropy of the softmax. When a model gives the true class a probability of exactly 1 in
-# float32, that loss has a zero or vanishing gradient, so no radius helps: the image is
-# "saturated". The table counts, on the whole whitebox set, the images PGD-20 leaves unfooled and
-# how many of them the QAT graph it crafts on is saturated on. Where most unfooled images are
-# saturated and the float original alone resists about as often (radius table above), the masked
-# gradient is the over-confident softmax of the model, not its quantizers.
+# Which images does PGD leave unfooled at this run's radius, and is their gradient masked? The
+# paper's PGD ascends the sign of the cross-entropy's gradient. An image is "saturated" when the QAT
+# graph gives its true class a probability of exactly 1 in float32; that alone does not stop PGD,
+# since the softmax still passes a gradient through the other classes' probabilities until they
+# underflow to 0. So the table also takes PGD's gradient at each unfooled clean image: how many have
+# no gradient at any pixel, and the median share of pixels whose gradient is exactly zero (a
+# quantizer that clips its input zeroes it). Unfooled images with a gradient at nearly every pixel,
+# on a model whose float original alone resists about as often (radius table above), resist by their
+# margin at this radius, not by a masked gradient.
 
 # %% tags=["hide-input"]
 result.show("saturation")

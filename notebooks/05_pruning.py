@@ -97,11 +97,11 @@ pruning.fig8(result, "top1")
 pruning.fig8(result, "top5");
 
 # %% [markdown]
-# Where PGD-20 leaves a deployed pruned model unfooled, is the gradient masked by pruning or by the
-# softmax? As in the quantization chapter, an image is "saturated" when the Keras model PGD crafts on
-# gives its true class a probability of exactly 1 in float32: the cross-entropy's gradient then
-# vanishes at any radius. The table counts, per model, the evaluation images PGD leaves unfooled
-# and how many of them are saturated.
+# Where PGD-20 leaves a deployed pruned model unfooled, is its gradient masked? As in the
+# quantization chapter, the table counts per model the evaluation images PGD leaves unfooled, how
+# many of them the Keras model PGD crafts on saturates (a true-class probability of exactly 1 in
+# float32), how many have no gradient at any pixel, and the median share of their pixels whose
+# gradient is exactly zero.
 
 # %% tags=["hide-input"]
 result.show("saturation")

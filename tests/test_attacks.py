@@ -138,6 +138,18 @@ def test_diva_loss_by_hand_and_its_gradient_sign():
     assert float(pgd.loss(p_orig, p_adapted, y)[0]) == pytest.approx(-np.log(0.4), rel=1e-5)
 
 
+def test_gradient_is_the_direction_of_the_first_step():
+    orig, qat = tiny_pair()
+    x = np.random.default_rng(1).uniform(0.2, 0.8, (6, 4, 4, 3)).astype(np.float32)
+    y = orig.predict(x, verbose=0).argmax(1)
+    pgd = attacks.PGD(orig, qat, eps=8 / 255, step=1 / 255, steps=1)
+    grad = pgd.gradient(x, y, batch_size=4)
+    assert grad.shape == x.shape and np.any(grad != 0)
+    first = pgd.run(x, y, keep_final=True, progress=False).x_final
+    assert np.allclose(first, np.clip(x + np.sign(grad) / 255, 0, 1), atol=1e-6)
+    assert pgd.gradient(x[:0], y[:0]).shape == (0, 4, 4, 3)
+
+
 def test_same_seed_same_images():
     orig, qat = tiny_pair()
     x = np.random.default_rng(1).random((4, 4, 4, 3), dtype=np.float32)

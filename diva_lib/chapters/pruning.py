@@ -145,7 +145,8 @@ def run(s: Settings) -> ChapterResult:
             d, g = runs["DIVA"], runs["PGD"]
             models.check(f"{arch} {kind}", "pgd_evasion", g.tflite_final.evasion.value)
             saturated.append(saturation.row(f"{arch} {kind}", y, g.outputs["int8_final"],
-                                            evaluate.predict(keras_model, x)))
+                                            evaluate.predict(keras_model, x),
+                                            attacks.PGD(e.fp32, keras_model).gradient(x, y)))
             measured.append(PrunedModel(arch, kind, d.tflite.top1, g.tflite.top1,
                                         paired_difference(confidence_deltas(d), confidence_deltas(g)),
                                         st["instability"], int8["instability"], st["size_ratio"]))

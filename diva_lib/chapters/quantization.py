@@ -425,7 +425,9 @@ def radius_check(st: ArchSetup, runs: dict, s: Settings) -> list[dict]:
 def _saturation(st: ArchSetup, runs: dict) -> dict:
     x, y = st.sets["whitebox"]
     report = runs[st.arch, "whitebox", "PGD"]
-    return saturation.row(st.arch, y, report.outputs["int8_final"], evaluate.predict(st.entry.qat, x))
+    pgd = attacks.PGD(st.entry.fp32, st.entry.qat)
+    return saturation.row(st.arch, y, report.outputs["int8_final"], evaluate.predict(st.entry.qat, x),
+                          pgd.gradient(x, y))
 
 
 def _step1(r: AttackReport) -> Rate:
