@@ -23,6 +23,9 @@ pytestmark = pytest.mark.needs_data("fashion_mnist", "mnist", "att_faces", "lfw_
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.py"))
 BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT / "tests" / "scripts"))
+
+from smoke_reference import PRIMARY_KIND, SMOKE_REFERENCE, cpu, exact_reference  # noqa: E402
 
 
 def execute(src: Path, out: Path, **params) -> None:
@@ -75,15 +78,24 @@ def test_every_notebook_has_a_parameters_cell():
         assert "profile" in tagged[0].source and "seed" in tagged[0].source
 
 
-SMOKE_REFERENCE = ROOT / "tests" / "smoke_reference"  # results/smoke is where smoke runs write
+def test_a_run_is_held_exactly_only_to_a_reference_of_its_kind_and_code(tmp_path):
+    from diva_lib import reference
 
-
-def same_cpu_kind() -> bool:
-    """Whether this CPU has the vector extensions of the one the smoke reference was made on."""
-    from diva_lib import calibration
-
-    made_on = json.loads((SMOKE_REFERENCE / "machine.json").read_text())
-    return made_on["avx512"] == calibration.machine()["avx512"]
+    project, refs = tmp_path / "project", tmp_path / "refs"
+    (project / "diva_lib").mkdir(parents=True)
+    (project / "diva_lib" / "a.py").write_text("x = 1\n")
+    avx2 = {"kind": "avx2", "vector_extensions": ["avx", "avx2", "fma"]}
+    for kind in ("avx512", "avx2"):
+        (refs / kind).mkdir(parents=True)
+        (refs / kind / "machine.json").write_text(json.dumps({"vector_extensions": ["avx", "avx2", "fma"]}))
+    assert exact_reference(avx2, refs, project) is None  # no stamp: made from unknown code
+    (refs / "avx2" / "stamp.json").write_text(json.dumps(reference.stamp(project)))
+    assert exact_reference(avx2, refs, project) == refs / "avx2"
+    assert exact_reference({**avx2, "vector_extensions": ["avx", "avx2", "avx_vnni", "fma"]}, refs, project) is None
+    (project / "diva_lib" / "a.py").write_text("x = 2\n")
+    assert exact_reference(avx2, refs, project) is None
+    assert exact_reference({**avx2, "kind": "avx512"}, refs, project) == refs / "avx512"  # kept current by hand
+    assert exact_reference({**avx2, "kind": "avx512"}, tmp_path / "none", project) is None
 
 
 def same_kind_of_value(ref, new) -> bool:
@@ -108,17 +120,19 @@ def test_shape_check_refuses_a_missing_or_retyped_value():
 
 @pytest.mark.slow
 def test_smoke_run_matches_the_committed_smoke_reference(executed):
-    """`make verify`'s tolerances and exact verdicts on the CPU kind the reference was made on; elsewhere its shape.
+    """`make verify`'s tolerances and exact verdicts against the reference of this CPU kind and code; else its shape.
 
     The smoke models are barely trained on a few images, so on another kind of CPU (other float
-    kernels) a rate over ten images moves by tens of points and a boolean floor may flip: there
-    every number, boolean and verdict of the reference must still be written, as a value of its kind.
+    kernels) a rate over ten images moves by tens of points and a boolean floor may flip: without a
+    reference of this kind and code, every number, boolean and verdict of the primary kind's
+    reference must still be written, as a value of its kind.
     """
     sys.path.insert(0, str(ROOT / "book"))
     import verify
 
-    rows = verify.compare(SMOKE_REFERENCE, Path(os.environ["DIVA_RESULTS"]) / "smoke")
-    if not same_cpu_kind():
+    exact = exact_reference(cpu())
+    rows = verify.compare(exact or SMOKE_REFERENCE / PRIMARY_KIND, Path(os.environ["DIVA_RESULTS"]) / "smoke")
+    if exact is None:
         rows = [{**r, "ok": same_kind_of_value(r["reference"], r["new"])} for r in rows]
     bad = [r for r in rows if not r["ok"]]
     assert len(rows) > 300 and not bad, "\n".join(f"{r['file']}:{r['key']} {r['reference']!r} -> {r['new']!r}"
@@ -130,7 +144,7 @@ def test_every_committed_claim_has_an_id_a_verdict_and_a_reason():
     from diva_lib.claims import REGISTRY, STAND_IN
     from diva_lib.verdicts import UNTESTABLE, VERDICTS
 
-    for folder in (ROOT / "results" / "default", SMOKE_REFERENCE):
+    for folder in (ROOT / "results" / "default", *sorted(p for p in SMOKE_REFERENCE.iterdir() if p.is_dir())):
         ids = []
         for path in sorted(folder.glob("*.json")):
             result = json.loads(path.read_text())
