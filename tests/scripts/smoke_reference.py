@@ -47,8 +47,10 @@ def exact_reference(here: dict, references: Path = SMOKE_REFERENCE, root: Path =
 
 def promote(run: Path, references: Path = SMOKE_REFERENCE) -> Path:
     """Make a finished smoke run the reference of this CPU kind, with its machine and the stamp of this code."""
-    if not (run / "timings.json").is_file():
-        raise SystemExit(f"{run} is not a finished smoke run (no timings.json): run `make test` first")
+    missing = sorted({p.name for p in references.glob("*/*.json")} - {"machine.json", "stamp.json"}
+                     - {p.name for p in run.glob("*.json")})
+    if missing:
+        raise SystemExit(f"{run} is not a finished smoke run (no {', '.join(missing)}): run `make test` first")
     here = cpu()
     dest = references / here["kind"]
     tmp = dest.with_name(f".{dest.name}.promoting")
