@@ -18,11 +18,13 @@ REFERENCE_IPS = 630.0  # MobileNet 32×32 training images/s on the fast 2-core k
 
 
 def machine() -> dict[str, Any]:
-    """The CPU: model name, logical cores, and whether it has AVX-512."""
+    """The CPU: model name, logical cores, whether it has AVX-512, its vector extensions (they pick float kernels)."""
     info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
     fields = {k.strip(): v.strip() for k, v in (line.split(":", 1) for line in info.splitlines() if ":" in line)}
+    flags = fields.get("flags", "").split()
     return {"cpu": fields.get("model name", platform.processor() or platform.machine()), "cores": os.cpu_count(),
-            "avx512": "avx512f" in fields.get("flags", "").split()}
+            "avx512": "avx512f" in flags,
+            "vector_extensions": sorted({f for f in flags if f.startswith(("avx", "amx")) or f == "fma"})}
 
 
 def mobilenet_train_ips(batches: int = 30, batch_size: int = 64) -> float:

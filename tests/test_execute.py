@@ -70,3 +70,12 @@ def test_time_breakdown_sums_each_chapters_builds_and_names_its_longest():
     assert df.loc["01"].tolist() == [20.0, 12.0, "original resnet50 (9.0 min)"]
     assert df.loc["02", "longest build"] == "" and pd.isna(df.loc["03", "building models (min)"])
     assert list(df.index) == ["01", "02", "03"]
+
+
+def test_the_machine_record_names_the_vector_extensions_that_pick_float_kernels():
+    from diva_lib import calibration
+
+    here = calibration.machine()
+    ext = here["vector_extensions"]
+    assert ext == sorted(ext) and all(f.startswith(("avx", "amx")) or f == "fma" for f in ext)
+    assert here["avx512"] == ("avx512f" in ext)
