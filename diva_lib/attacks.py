@@ -17,7 +17,7 @@ import tensorflow as tf
 import tf_keras
 from tqdm.auto import tqdm
 
-from diva_lib import paper
+from diva_lib import models, paper
 from diva_lib.cache import ArrayCache, digest, fingerprint
 from diva_lib.models import eager
 from diva_lib.stream import ImageSet
@@ -97,8 +97,7 @@ class Attack:
         """
         with tf.GradientTape() as tape:
             tape.watch(x)
-            p_adapted = self.adapted(x, training=False)
-            p_orig = self.original(x, training=False)
+            p_orig, p_adapted = self.outputs(x)
             loss = self.loss(p_orig, p_adapted, y)
         grad = tape.gradient(loss, x)
         d, velocity = self.direction(grad, velocity)
@@ -112,7 +111,7 @@ class Attack:
     def _gradient(self, x, y):
         with tf.GradientTape() as tape:
             tape.watch(x)
-            loss = self.loss(self.original(x, training=False), self.adapted(x, training=False), y)
+            loss = self.loss(*self.outputs(x), y)
         return tape.gradient(loss, x)
 
     def gradient(self, x: np.ndarray | ImageSet, y: np.ndarray, batch_size: int = 64) -> np.ndarray:
@@ -124,10 +123,18 @@ class Attack:
         x = x if isinstance(x, ImageSet) else np.asarray(x, np.float32)
         y = np.asarray(y, np.int64)
         self._check(x, y)
-        eager(self.original), eager(self.adapted)
+        self._ready()
         parts = [self._gradient_fn(np.asarray(x[s : s + batch_size], np.float32), y[s : s + batch_size]).numpy()
                  for s in range(0, len(x), batch_size)]
         return np.concatenate(parts) if parts else np.zeros((0, *np.shape(x)[1:]), np.float32)
+
+    def outputs(self, x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """What the loss reads from the original and the adapted model: their softmax outputs."""
+        return self.original(x, training=False), self.adapted(x, training=False)
+
+    def _ready(self) -> None:
+        """Build lazy models before a step is traced."""
+        eager(self.original), eager(self.adapted)
 
     def _predict_both(self, x):
         return tf.stack([tf.argmax(self.original(x, training=False), 1),
@@ -163,7 +170,7 @@ class Attack:
 
     def _craft(self, x: np.ndarray | ImageSet, y: np.ndarray, batch_size: int, progress: bool,
                keep_final: bool) -> AttackResult:
-        eager(self.original), eager(self.adapted)  # lazy models are built before the step is traced
+        self._ready()
         strat = eager(self.adapted).distribute_strategy
         if strat.num_replicas_in_sync > 1:
             from diva_lib import distribute  # it builds on this module
@@ -307,13 +314,28 @@ class MomentumPGD(PGD):
 
 
 class CWLinf(Attack):
-    """Carlini-Wagner margin loss under L∞ PGD: max_{j≠y} z_j − z_y on the adapted model's logits."""
+    """Carlini-Wagner margin loss under L∞ PGD: max_{j≠y} z_j − z_y on the adapted model's logits z.
 
-    def loss(self, p_orig, p_adapted, y):
-        z = tf.math.log(p_adapted + _EPS)  # logits up to a per-example constant
-        true = _true_prob(z, y)
-        other = tf.reduce_max(z - 1e9 * tf.one_hot(y, tf.shape(z)[1]), axis=1)
-        return other - true
+    The logits are the model's own (`models.logits`), not log-probabilities: where the softmax
+    saturates (the true class at exactly 1 in float32, the others at 0) log-probabilities are
+    constant and give no gradient, while the logits still do.
+    """
+
+    def __init__(self, original, adapted, **kw):
+        super().__init__(original, adapted, **kw)
+        self.margin_of = "logits"  # in params(): memoised runs on log-probabilities are not reused
+        self._logits = None
+
+    def _ready(self) -> None:
+        super()._ready()
+        self._logits = self._logits or models.logits(eager(self.adapted))
+
+    def outputs(self, x):
+        return self.original(x, training=False), self._logits(x)
+
+    def loss(self, p_orig, z_adapted, y):
+        other = tf.reduce_max(z_adapted - 1e9 * tf.one_hot(y, tf.shape(z_adapted)[1]), axis=1)
+        return other - _true_prob(z_adapted, y)
 
 
 ATTACKS = {"pgd": PGD, "diva": DIVA, "momentum_pgd": MomentumPGD, "cw_linf": CWLinf, "targeted_diva": TargetedDIVA}

@@ -133,6 +133,41 @@ def penultimate(model: tf_keras.Model) -> tf_keras.Model:
     return tf_keras.Model(model.inputs, model.layers[-1].input)
 
 
+def _softmax_dense(model: tf_keras.Model) -> tf_keras.layers.Dense:
+    """The model's softmax classifier layer (inside tfmot's wrapper on a QAT graph); ValueError otherwise."""
+    last = model.layers[-1]
+    dense = getattr(last, "layer", last)
+    act = getattr(dense, "activation", None)
+    act = getattr(act, "activation", act)  # QAT: inside tfmot's QuantizeAwareActivation
+    if not isinstance(dense, tf_keras.layers.Dense) or getattr(act, "__name__", None) != "softmax":
+        raise ValueError(f"the last layer of {model.name!r} ({last.name!r}) is not a softmax Dense; logits needs one")
+    return dense
+
+
+def logits(model: tf_keras.Model) -> Callable[[tf.Tensor], tf.Tensor]:
+    """The pre-softmax outputs of a float or QAT classifier: softmax(logits(model)(x)) is model(x).
+
+    On a QAT graph they are the fake-quantized logits the softmax reads (tfmot quantizes a
+    softmax's input), so a loss on them sees what the model sees without the softmax, whose
+    float32 output saturates at exactly 1 for a confident image and then passes no gradient.
+
+    Example:
+        >>> z = logits(qat)(x)  # doctest: +SKIP
+    """
+    dense, last = _softmax_dense(model), model.layers[-1]
+    features = penultimate(model)
+    if dense is last:
+        return lambda x: tf.matmul(features(x, training=False), dense.kernel) + dense.bias
+    (kernel, quantizer, qvars), = last._weight_vars
+    act = dense.activation
+
+    def quantized(x: tf.Tensor) -> tf.Tensor:
+        z = tf.matmul(features(x, training=False), quantizer(kernel, False, weights=qvars)) + dense.bias
+        return act.quantizer(z, False, weights=act._pre_activation_vars)
+
+    return quantized
+
+
 def _vggface_block(x, filters: tuple[int, int, int], stage: int, block: int, strides: int = 1,
                    project: bool = False):
     """A bottleneck block of VGGFace ResNet50, with keras-vggface's layer names."""

@@ -141,9 +141,11 @@ result.show("radius")
 # since the softmax still passes a gradient through the other classes' probabilities until they
 # underflow to 0. So the table also takes PGD's gradient at each unfooled clean image: how many have
 # no gradient at any pixel, and the median share of pixels whose gradient is exactly zero (a
-# quantizer that clips its input zeroes it). Unfooled images with a gradient at nearly every pixel,
-# on a model whose float original alone resists about as often (radius table above), resist by their
-# margin at this radius, not by a masked gradient.
+# quantizer that clips its input zeroes it). The last columns run a second attack on the same
+# images with PGD's radius, step and steps: CW-L∞, which ascends the margin between the best other
+# class and the true class on the adapted model's logits (fake-quantized, as the QAT graph's softmax
+# reads them), where no saturated softmax can stop it. Images PGD leaves unfooled but CW-L∞ fools
+# were held by a masked gradient; those both leave unfooled resist by their margin at this radius.
 
 # %% tags=["hide-input"]
 result.show("saturation")

@@ -100,8 +100,9 @@ pruning.fig8(result, "top5");
 # Where PGD-20 leaves a deployed pruned model unfooled, is its gradient masked? As in the
 # quantization chapter, the table counts per model the evaluation images PGD leaves unfooled, how
 # many of them the Keras model PGD crafts on saturates (a true-class probability of exactly 1 in
-# float32), how many have no gradient at any pixel, and the median share of their pixels whose
-# gradient is exactly zero.
+# float32), how many have no gradient at any pixel, the median share of their pixels whose
+# gradient is exactly zero, and what a second attack that no saturated softmax stops (CW-L∞ on the
+# adapted model's logits, PGD's radius and steps) fools.
 
 # %% tags=["hide-input"]
 result.show("saturation")

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from diva_lib import adapt, attacks, evaluate, threat
+from diva_lib import adapt, attacks, evaluate, models, threat
 from diva_lib.cache import ArrayCache
 
 pytestmark = pytest.mark.needs_data("fashion_mnist")
@@ -148,6 +148,25 @@ def test_gradient_is_the_direction_of_the_first_step():
     first = pgd.run(x, y, keep_final=True, progress=False).x_final
     assert np.allclose(first, np.clip(x + np.sign(grad) / 255, 0, 1), atol=1e-6)
     assert pgd.gradient(x[:0], y[:0]).shape == (0, 4, 4, 3)
+
+
+def test_logits_give_the_softmax_outputs_and_cw_climbs_where_the_softmax_saturates():
+    import tensorflow as tf
+
+    orig, qat = tiny_pair()
+    x = np.random.default_rng(2).uniform(0, 1, (6, 4, 4, 3)).astype(np.float32)
+    for m in (orig, qat):  # a float Dense and tfmot's wrapper, whose logits are fake-quantized
+        np.testing.assert_allclose(tf.nn.softmax(models.logits(m)(x)).numpy(), m(x).numpy(), atol=1e-6)
+    inp = tf_keras.Input((4, 4, 3))
+    sure = tf_keras.layers.Dense(5, activation="softmax", bias_initializer=tf_keras.initializers.Constant(
+        [200.0, 0, 0, 0, 0]))(tf_keras.layers.Flatten()(inp))
+    sure = tf_keras.Model(inp, sure)  # class 0 at probability exactly 1, the others at exactly 0
+    y = np.zeros(6, np.int64)
+    assert np.all(sure(x).numpy()[:, 0] == 1.0)
+    assert np.all(attacks.PGD(sure, sure).gradient(x, y) == 0)  # cross-entropy on probabilities: nothing to follow
+    assert np.all(np.abs(attacks.CWLinf(sure, sure).gradient(x, y)).reshape(6, -1).max(1) > 0)
+    with pytest.raises(ValueError, match="not a softmax Dense"):
+        models.logits(tf_keras.Model(inp, tf_keras.layers.Flatten()(inp)))
 
 
 def test_same_seed_same_images():

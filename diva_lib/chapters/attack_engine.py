@@ -167,8 +167,8 @@ def suite_table(attack_suite: dict[str, attacks.Attack]) -> pd.DataFrame:
     """Each attack, what it maximises, and its own hyperparameters (ε, step and steps are the profile's for all)."""
     shared = {"eps", "step", "steps", "random_start", "seed"}
     return pd.DataFrame([{"attack": n, "maximises": LOSSES.get(n, type(a).__name__),
-                          "own parameters": ", ".join(f"{k} = {v:g}" for k, v in a.params().items()
-                                                      if k not in shared) or "none"}
+                          "own parameters": ", ".join(f"{k} = {v}" if isinstance(v, str) else f"{k} = {v:g}"
+                                                  for k, v in a.params().items() if k not in shared) or "none"}
                          for n, a in attack_suite.items()])
 
 

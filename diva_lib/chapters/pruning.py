@@ -146,7 +146,9 @@ def run(s: Settings) -> ChapterResult:
             models.check(f"{arch} {kind}", "pgd_evasion", g.tflite_final.evasion.value)
             saturated.append(saturation.row(f"{arch} {kind}", y, g.outputs["int8_final"],
                                             evaluate.predict(keras_model, x),
-                                            attacks.PGD(e.fp32, keras_model).gradient(x, y)))
+                                            attacks.PGD(e.fp32, keras_model).gradient(x, y),
+                                            saturation.second_attack(e.fp32, keras_model, deployed, x, y,
+                                                                     cfg.attack.kwargs(), cfg.attack_batch_size)))
             measured.append(PrunedModel(arch, kind, d.tflite.top1, g.tflite.top1,
                                         paired_difference(confidence_deltas(d), confidence_deltas(g)),
                                         st["instability"], int8["instability"], st["size_ratio"]))

@@ -422,12 +422,12 @@ def radius_check(st: ArchSetup, runs: dict, s: Settings) -> list[dict]:
     return rows
 
 
-def _saturation(st: ArchSetup, runs: dict) -> dict:
+def _saturation(st: ArchSetup, runs: dict, s: Settings) -> dict:
     x, y = st.sets["whitebox"]
-    report = runs[st.arch, "whitebox", "PGD"]
-    pgd = attacks.PGD(st.entry.fp32, st.entry.qat)
-    return saturation.row(st.arch, y, report.outputs["int8_final"], evaluate.predict(st.entry.qat, x),
-                          pgd.gradient(x, y))
+    e, report = st.entry, runs[st.arch, "whitebox", "PGD"]
+    second = saturation.second_attack(e.fp32, e.qat, e.tflite, x, y, s.cfg.attack.kwargs(), s.cfg.attack_batch_size)
+    return saturation.row(st.arch, y, report.outputs["int8_final"], evaluate.predict(e.qat, x),
+                          attacks.PGD(e.fp32, e.qat).gradient(x, y), second)
 
 
 def _step1(r: AttackReport) -> Rate:
@@ -491,7 +491,7 @@ def run(s: Settings) -> ChapterResult:
             baselines += _baselines(st, runs, s)
         natural[arch] = _natural(st)
         radius += radius_check(st, runs, s)
-        saturated.append(_saturation(st, runs))
+        saturated.append(_saturation(st, runs, s))
         del diva
         st.release()
     m = measure(s, runs, natural, ablation, baselines)
